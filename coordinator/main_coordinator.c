@@ -1,0 +1,39 @@
+/* ebb-coordinator: plans and drives runs across the fleet; keeps the audit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/exit_codes.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: ebb-coordinator COMMAND [OPTIONS]\n"
+            "\n"
+            "The ebb coordinator: keeps the inventory of agents, plans and drives\n"
+            "staged runs, and keeps the tamper-evident audit journal.\n"
+            "\n"
+            "Commands:\n"
+            "  --help             show this help\n"
+            "  --version          print the version\n"
+            "\n"
+            "Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 refused,\n"
+            "5 verification failed, 6 restored from backup, 7 unavailable.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EBB_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return EBB_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("ebb-coordinator %s\n", EBB_VERSION);
+        return EBB_EXIT_OK;
+    }
+    fprintf(stderr, "ebb-coordinator: unknown command '%s' (try --help)\n", argv[1]);
+    return EBB_EXIT_USAGE;
+}
