@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/exit_codes.h"
+#include "coordinator/cli_keygen.h"
 
 static void usage(FILE *out)
 {
@@ -13,6 +14,7 @@ static void usage(FILE *out)
             "and rollbacks across a PostgreSQL fleet through the coordinator.\n"
             "\n"
             "Commands:\n"
+            "  " EBB_CLI_KEYGEN_SUMMARY "\n"
             "  --help             show this help\n"
             "  --version          print the version\n"
             "\n"
@@ -34,6 +36,8 @@ int main(int argc, char **argv)
         printf("ebb %s\n", EBB_VERSION);
         return EBB_EXIT_OK;
     }
+    if (strcmp(argv[1], "keygen") == 0)
+        return ebb_cli_keygen(argc - 1, argv + 1, stdout, stderr);
     fprintf(stderr, "ebb: unknown command '%s' (try --help)\n", argv[1]);
     return EBB_EXIT_USAGE;
 }
