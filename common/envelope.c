@@ -71,8 +71,7 @@ uint64_t ebb_seq_next(uint64_t last, uint64_t now_us)
     return now_us > next ? now_us : next;
 }
 
-ebb_code ebb_envelope_seal(const ebb_seal_args *a, uint8_t **out, size_t *out_len,
-                           ebb_error *err)
+ebb_code ebb_envelope_seal(const ebb_seal_args *a, uint8_t **out, size_t *out_len, ebb_error *err)
 {
     ebb_code rc = ebb_crypto_init(err);
     if (rc != EBB_OK)
@@ -132,8 +131,8 @@ static ebb_code check_structure(const Ebb__Envelope *env, const uint8_t *data, s
         return ebb_error_set(err, EBB_E_ENV_MALFORMED,
                              "malformed envelope: signer key id %zu bytes (want %d), nonce %zu "
                              "(want %d), signature %zu (want %d)",
-                             env->signer_key_id.len, EBB_KEY_ID_LEN, env->nonce.len,
-                             EBB_NONCE_LEN, env->signature.len, EBB_SIGNATURE_LEN);
+                             env->signer_key_id.len, EBB_KEY_ID_LEN, env->nonce.len, EBB_NONCE_LEN,
+                             env->signature.len, EBB_SIGNATURE_LEN);
     /*
      * One message, one encoding: re-packing must give the input back. This
      * refuses unknown fields, repeated fields and over-long varints, so the
@@ -173,23 +172,21 @@ static ebb_code check_signature(const Ebb__Envelope *env, const ebb_public_key *
     free(signed_bytes);
     if (!ok)
         return ebb_error_set(err, EBB_E_ENV_SIGNATURE,
-                             "bad signature on a message claiming signer %s (sequence %" PRIu64
-                             ")",
+                             "bad signature on a message claiming signer %s (sequence %" PRIu64 ")",
                              signer_hex, env->sequence);
     return EBB_OK;
 }
 
 static ebb_code check_envelope(const ebb_open_ctx *ctx, const Ebb__Envelope *env,
-                               const uint8_t *data, size_t len, ebb_key_id *signer,
-                               ebb_error *err)
+                               const uint8_t *data, size_t len, ebb_key_id *signer, ebb_error *err)
 {
     ebb_code rc = check_structure(env, data, len, err);
     if (rc != EBB_OK)
         return rc;
     if (env->version != ctx->version)
         return ebb_error_set(err, EBB_E_ENV_VERSION,
-                             "unsupported protocol version %u (this side speaks %u)",
-                             env->version, ctx->version);
+                             "unsupported protocol version %u (this side speaks %u)", env->version,
+                             ctx->version);
 
     memcpy(signer->bytes, env->signer_key_id.data, EBB_KEY_ID_LEN);
     char hex[EBB_KEY_ID_HEX_SIZE];
@@ -201,8 +198,7 @@ static ebb_code check_envelope(const ebb_open_ctx *ctx, const Ebb__Envelope *env
     case EBB_KEY_REVOKED:
         return ebb_error_set(err, EBB_E_ENV_REVOKED_SIGNER, "signer %s is revoked", hex);
     default:
-        return ebb_error_set(err, EBB_E_ENV_UNKNOWN_SIGNER, "signer %s is not a trusted key",
-                             hex);
+        return ebb_error_set(err, EBB_E_ENV_UNKNOWN_SIGNER, "signer %s is not a trusted key", hex);
     }
 
     char self_hex[EBB_KEY_ID_HEX_SIZE];
@@ -280,8 +276,7 @@ void ebb_opened_fini(ebb_opened *opened)
     opened->body_len = 0;
 }
 
-bool ebb_envelope_peek_signer(const uint8_t *data, size_t len, size_t max_size,
-                              ebb_key_id *out)
+bool ebb_envelope_peek_signer(const uint8_t *data, size_t len, size_t max_size, ebb_key_id *out)
 {
     if (len > max_size)
         return false;

@@ -36,10 +36,10 @@
 typedef struct ebb_seal_args {
     const ebb_secret_key *signer;
     const ebb_key_id *recipient;
-    uint64_t sequence; /* from ebb_seq_next */
-    int64_t now_ms;    /* Unix time, ms: becomes issued_at_ms */
-    int64_t ttl_ms;    /* > 0: expires_at_ms = now_ms + ttl_ms */
-    uint32_t body_type; /* EBB__BODY_TYPE__* */
+    uint64_t sequence;   /* from ebb_seq_next */
+    int64_t now_ms;      /* Unix time, ms: becomes issued_at_ms */
+    int64_t ttl_ms;      /* > 0: expires_at_ms = now_ms + ttl_ms */
+    uint32_t body_type;  /* EBB__BODY_TYPE__* */
     const uint8_t *body; /* packed body message; may be NULL when body_len is 0 */
     size_t body_len;
 } ebb_seal_args;
@@ -48,8 +48,8 @@ typedef struct ebb_seal_args {
  * Seal: fill an Envelope with a fresh random nonce, sign its canonical
  * encoding and pack it. *out is malloc'd (caller frees); set only on success.
  */
-EBB_MUSTCHECK ebb_code ebb_envelope_seal(const ebb_seal_args *args, uint8_t **out,
-                                         size_t *out_len, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_envelope_seal(const ebb_seal_args *args, uint8_t **out, size_t *out_len,
+                                         ebb_error *err);
 
 /*
  * The next sequence number for a sender: max(last + 1, now_us).
@@ -68,14 +68,14 @@ typedef ebb_key_status (*ebb_trust_lookup_fn)(void *ctx, const ebb_key_id *id,
 
 /* What the receiver checks against. Nothing here is owned by the open. */
 typedef struct ebb_open_ctx {
-    size_t max_size;             /* larger input: EBB_E_ENV_TOO_LARGE, not even unpacked */
-    const ebb_key_id *self_id;   /* recipient must be this key's id */
-    ebb_trust_lookup_fn lookup;  /* e.g. ebb_keyring_lookup_fn */
+    size_t max_size;            /* larger input: EBB_E_ENV_TOO_LARGE, not even unpacked */
+    const ebb_key_id *self_id;  /* recipient must be this key's id */
+    ebb_trust_lookup_fn lookup; /* e.g. ebb_keyring_lookup_fn */
     void *lookup_ctx;
-    ebb_replay *replay;          /* per-signer high-water marks */
-    int64_t now_ms;              /* Unix time, ms */
-    int64_t max_skew_ms;         /* how far issued_at may be ahead of now */
-    uint32_t version;            /* the protocol version we speak */
+    ebb_replay *replay;  /* per-signer high-water marks */
+    int64_t now_ms;      /* Unix time, ms */
+    int64_t max_skew_ms; /* how far issued_at may be ahead of now */
+    uint32_t version;    /* the protocol version we speak */
 } ebb_open_ctx;
 
 /* A verified message. body is malloc'd; ebb_opened_fini frees it. */
@@ -99,8 +99,8 @@ typedef struct ebb_opened {
  * (REPLAY). Only a message that passes all of them advances the mark and
  * fills *out; a rejection never yields a body.
  */
-EBB_MUSTCHECK ebb_code ebb_envelope_open(const ebb_open_ctx *ctx, const uint8_t *data,
-                                         size_t len, ebb_opened *out, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_envelope_open(const ebb_open_ctx *ctx, const uint8_t *data, size_t len,
+                                         ebb_opened *out, ebb_error *err);
 
 void ebb_opened_fini(ebb_opened *opened);
 
@@ -108,8 +108,7 @@ void ebb_opened_fini(ebb_opened *opened);
  * The signer key id a message *claims*, unauthenticated: only for
  * addressing an error reply to a rejected message. False when there is none.
  */
-bool ebb_envelope_peek_signer(const uint8_t *data, size_t len, size_t max_size,
-                              ebb_key_id *out);
+bool ebb_envelope_peek_signer(const uint8_t *data, size_t len, size_t max_size, ebb_key_id *out);
 
 /*
  * The canonical signed bytes of env (layout above); *out malloc'd, caller

@@ -12,8 +12,9 @@
 
 static ebb_code nng_fail(ebb_error *err, int rv, const char *what, const char *url)
 {
-    ebb_code code = rv == NNG_ETIMEDOUT ? EBB_E_TIMEOUT : rv == NNG_ENOMEM ? EBB_E_NOMEM
-                                                                             : EBB_E_NET;
+    ebb_code code = rv == NNG_ETIMEDOUT ? EBB_E_TIMEOUT
+                    : rv == NNG_ENOMEM  ? EBB_E_NOMEM
+                                        : EBB_E_NET;
     return ebb_error_set(err, code, "%s %s: %s", what, url, nng_strerror(rv));
 }
 
@@ -180,8 +181,7 @@ static void work_cb(void *arg)
         w->request = nng_aio_get_msg(w->aio);
         w->state = W_HANDLE;
         /* The handler may reply now or later; w is not touched after this call. */
-        w->srv->handler(w->srv->handler_ctx, w, nng_msg_body(w->request),
-                        nng_msg_len(w->request));
+        w->srv->handler(w->srv->handler_ctx, w, nng_msg_body(w->request), nng_msg_len(w->request));
         return;
     case W_SEND:
         if (rv != 0) {
@@ -213,11 +213,9 @@ ebb_code ebb_wire_reply(ebb_wire_request *w, const uint8_t *data, size_t len, eb
     /* Held across the send so that close never frees the aio under us. */
     pthread_mutex_lock(&srv->mutex);
     if (srv->closing) {
-        rc = ebb_error_set(err, EBB_E_NET, "reply on %s dropped: the server is closing",
-                           srv->url);
+        rc = ebb_error_set(err, EBB_E_NET, "reply on %s dropped: the server is closing", srv->url);
     } else if (w->state != W_HANDLE) {
-        rc = ebb_error_set(err, EBB_E_CONFLICT, "reply on %s: request already answered",
-                           srv->url);
+        rc = ebb_error_set(err, EBB_E_CONFLICT, "reply on %s: request already answered", srv->url);
     } else {
         nng_msg_free(w->request);
         w->request = NULL;
@@ -233,8 +231,8 @@ ebb_code ebb_wire_reply(ebb_wire_request *w, const uint8_t *data, size_t len, eb
 }
 
 ebb_code ebb_wire_server_open(const char *url, const ebb_wire_server_opts *opts,
-                              ebb_wire_handler_fn handler, void *handler_ctx,
-                              ebb_wire_server **out, ebb_error *err)
+                              ebb_wire_handler_fn handler, void *handler_ctx, ebb_wire_server **out,
+                              ebb_error *err)
 {
     ebb_wire_server_opts o = opts != NULL ? *opts : (ebb_wire_server_opts){0};
     size_t recv_max = o.recv_max ? o.recv_max : EBB_WIRE_RECV_MAX_DEFAULT;
@@ -275,8 +273,8 @@ ebb_code ebb_wire_server_open(const char *url, const ebb_wire_server_opts *opts,
         srv->nworks = i + 1;
     }
     /* The limit is on the listener too, before it accepts anything. */
-    if (rv == 0 && (what = "listen on", rv = nng_listener_create(&srv->listener, srv->sock,
-                                                                  url)) == 0 &&
+    if (rv == 0 &&
+        (what = "listen on", rv = nng_listener_create(&srv->listener, srv->sock, url)) == 0 &&
         (rv = nng_listener_set_size(srv->listener, NNG_OPT_RECVMAXSZ, recv_max)) == 0)
         rv = nng_listener_start(srv->listener, 0);
     if (rv != 0) {

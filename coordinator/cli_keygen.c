@@ -12,24 +12,23 @@
 
 static void keygen_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ebb keygen --out PATH [--force] [--json]\n"
-            "\n"
-            "Create an Ed25519 key pair: the secret key in PATH (mode 0600) and the\n"
-            "public key in PATH.pub. Prints the key id and the public key (base64),\n"
-            "which the other side needs to trust this key.\n"
-            "\n"
-            "  --out PATH   where to write the secret key (required)\n"
-            "  --force      replace existing PATH and PATH.pub\n"
-            "  --json       print the result as JSON\n"
-            "  --help       show this help\n");
+    fprintf(f, "Usage: ebb keygen --out PATH [--force] [--json]\n"
+               "\n"
+               "Create an Ed25519 key pair: the secret key in PATH (mode 0600) and the\n"
+               "public key in PATH.pub. Prints the key id and the public key (base64),\n"
+               "which the other side needs to trust this key.\n"
+               "\n"
+               "  --out PATH   where to write the secret key (required)\n"
+               "  --force      replace existing PATH and PATH.pub\n"
+               "  --json       print the result as JSON\n"
+               "  --help       show this help\n");
 }
 
 static int fail(FILE *out, FILE *errout, bool json, const ebb_error *err)
 {
     if (json) {
-        json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", ebb_code_name(err->code),
-                              "message", err->msg);
+        json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", ebb_code_name(err->code), "message",
+                              err->msg);
         if (o != NULL) {
             json_dumpf(o, out, JSON_INDENT(2));
             fputc('\n', out);
@@ -69,8 +68,7 @@ int ebb_cli_keygen(int argc, char **argv, FILE *out, FILE *errout)
             keygen_usage(out);
             return EBB_EXIT_OK;
         default:
-            fprintf(errout, "ebb keygen: unknown or incomplete option '%s'\n",
-                    argv[optind - 1]);
+            fprintf(errout, "ebb keygen: unknown or incomplete option '%s'\n", argv[optind - 1]);
             keygen_usage(errout);
             return EBB_EXIT_USAGE;
         }

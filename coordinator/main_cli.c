@@ -7,19 +7,18 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: ebb COMMAND [OPTIONS]\n"
-            "\n"
-            "The ebb operator command line: plans, runs and audits schema rollouts\n"
-            "and rollbacks across a PostgreSQL fleet through the coordinator.\n"
-            "\n"
-            "Commands:\n"
-            "  " EBB_CLI_KEYGEN_SUMMARY "\n"
-            "  --help             show this help\n"
-            "  --version          print the version\n"
-            "\n"
-            "Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 refused,\n"
-            "5 verification failed, 6 restored from backup, 7 unavailable.\n");
+    fprintf(out, "Usage: ebb COMMAND [OPTIONS]\n"
+                 "\n"
+                 "The ebb operator command line: plans, runs and audits schema rollouts\n"
+                 "and rollbacks across a PostgreSQL fleet through the coordinator.\n"
+                 "\n"
+                 "Commands:\n"
+                 "  " EBB_CLI_KEYGEN_SUMMARY "\n"
+                 "  --help             show this help\n"
+                 "  --version          print the version\n"
+                 "\n"
+                 "Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 refused,\n"
+                 "5 verification failed, 6 restored from backup, 7 unavailable.\n");
 }
 
 int main(int argc, char **argv)

@@ -95,19 +95,38 @@ static void parse_opts(int argc, char **argv, struct opts *o)
         {"shutdown", no_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
-    *o = (struct opts){.count = 0, .capture_count = 5, .max_envelope = 64 * 1024,
-                       .recv_max = 256 * 1024, .contexts = 16};
+    *o = (struct opts){.count = 0,
+                       .capture_count = 5,
+                       .max_envelope = 64 * 1024,
+                       .recv_max = 256 * 1024,
+                       .contexts = 16};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
-        case 'u': o->url = optarg; break;
-        case 'k': o->key = optarg; break;
-        case 'p': o->server_pub = optarg; break;
-        case 'U': o->unknown_key = optarg; break;
-        case 'R': o->revoked_key = optarg; break;
-        case 'c': o->capture = optarg; break;
-        case 'C': o->capture_count = strtol(optarg, NULL, 10); break;
-        case 'r': o->replay = optarg; break;
+        case 'u':
+            o->url = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'p':
+            o->server_pub = optarg;
+            break;
+        case 'U':
+            o->unknown_key = optarg;
+            break;
+        case 'R':
+            o->revoked_key = optarg;
+            break;
+        case 'c':
+            o->capture = optarg;
+            break;
+        case 'C':
+            o->capture_count = strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            o->replay = optarg;
+            break;
         case 't':
             if (o->ntrust == MAX_KEYS)
                 usage();
@@ -118,12 +137,23 @@ static void parse_opts(int argc, char **argv, struct opts *o)
                 usage();
             o->revoked[o->nrevoked++] = optarg;
             break;
-        case 'n': o->count = strtol(optarg, NULL, 10); break;
-        case 'x': o->contexts = strtol(optarg, NULL, 10); break;
-        case 'm': o->max_envelope = strtoul(optarg, NULL, 10); break;
-        case 'M': o->recv_max = strtoul(optarg, NULL, 10); break;
-        case 's': o->shutdown = true; break;
-        default: usage();
+        case 'n':
+            o->count = strtol(optarg, NULL, 10);
+            break;
+        case 'x':
+            o->contexts = strtol(optarg, NULL, 10);
+            break;
+        case 'm':
+            o->max_envelope = strtoul(optarg, NULL, 10);
+            break;
+        case 'M':
+            o->recv_max = strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            o->shutdown = true;
+            break;
+        default:
+            usage();
         }
     }
     if (o->url == NULL || o->key == NULL)
@@ -312,13 +342,11 @@ static int run_serve(const struct opts *o)
         json_object_set_new(rej, ebb_code_name((ebb_code)c), json_integer(s.rejected[c]));
         total_rejected += s.rejected[c];
     }
-    json_t *report = json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:s}", "delivered",
-                               (json_int_t)s.delivered, "delivered_injected",
-                               (json_int_t)s.delivered_injected, "control",
-                               (json_int_t)s.control, "rejected_total",
-                               (json_int_t)total_rejected, "rejected", rej,
-                               "delivered_by_signer", s.by_signer, "stopped_by",
-                               stop_requested ? "shutdown-message" : "signal");
+    json_t *report = json_pack(
+        "{s:I,s:I,s:I,s:I,s:o,s:o,s:s}", "delivered", (json_int_t)s.delivered, "delivered_injected",
+        (json_int_t)s.delivered_injected, "control", (json_int_t)s.control, "rejected_total",
+        (json_int_t)total_rejected, "rejected", rej, "delivered_by_signer", s.by_signer,
+        "stopped_by", stop_requested ? "shutdown-message" : "signal");
     json_dumpf(report, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(report);
@@ -352,8 +380,8 @@ static void client_init(struct client *c, const struct opts *o, size_t recv_max)
         ebb_keyring_add(c->ring, &c->server_pk, "server", &err) != EBB_OK ||
         ebb_replay_open(NULL, &c->replay, &err) != EBB_OK)
         die("client setup", &err);
-    ebb_wire_client_opts wo = {.recv_max = recv_max, .reconnect_min_ms = 20,
-                               .reconnect_max_ms = 500};
+    ebb_wire_client_opts wo = {
+        .recv_max = recv_max, .reconnect_min_ms = 20, .reconnect_max_ms = 500};
     if (ebb_wire_client_open(o->url, &wo, &c->wire, &err) != EBB_OK)
         die("dial", &err);
 }
@@ -395,8 +423,8 @@ static uint8_t *seal_payload(struct client *c, const ebb_secret_key *signer, con
     size_t blen = 0;
     uint8_t *body = pack_payload(counter, tag, shutdown, pad, &blen);
     c->seq = ebb_seq_next(c->seq, now_us());
-    ebb_seal_args a = {signer, to, c->seq, at, TTL_MS, EBB__BODY_TYPE__BODY_TEST_PAYLOAD,
-                       body, blen};
+    ebb_seal_args a = {signer, to,  c->seq, at, TTL_MS, EBB__BODY_TYPE__BODY_TEST_PAYLOAD,
+                       body,   blen};
     uint8_t *out = NULL;
     ebb_error err;
     if (ebb_envelope_seal(&a, &out, len, &err) != EBB_OK)
@@ -468,9 +496,8 @@ static int run_send(const struct opts *o)
         fprintf(stderr, "ebb-test-wire-peer: open %s: %s\n", o->capture, strerror(errno));
         return 1;
     }
-    long every = o->capture_count > 0 && o->count >= o->capture_count
-                     ? o->count / o->capture_count
-                     : 1;
+    long every =
+        o->capture_count > 0 && o->count >= o->capture_count ? o->count / o->capture_count : 1;
     long acked = 0, captured = 0;
     for (long i = 1; i <= o->count + (o->shutdown ? 1 : 0); i++) {
         bool shutdown = i > o->count;
@@ -484,8 +511,8 @@ static int run_send(const struct opts *o)
         }
         char code[64];
         ebb_error err;
-        ebb_code rc = call(&c, msg, len, ebb_secret_key_id(c.key), code, sizeof code,
-                           CALL_TIMEOUT_MS, &err);
+        ebb_code rc =
+            call(&c, msg, len, ebb_secret_key_id(c.key), code, sizeof code, CALL_TIMEOUT_MS, &err);
         free(msg);
         if (rc != EBB_OK)
             die("send", &err);
@@ -538,8 +565,7 @@ static void inject_one(struct injector *in, const char *kind, const uint8_t *msg
 }
 
 /* Re-pack msg with the claimed signer id replaced (the signature no longer fits). */
-static uint8_t *claim_signer(const uint8_t *msg, size_t len, const ebb_key_id *id,
-                             size_t *out_len)
+static uint8_t *claim_signer(const uint8_t *msg, size_t len, const ebb_key_id *id, size_t *out_len)
 {
     Ebb__Envelope *env = ebb__envelope__unpack(NULL, len, msg);
     if (env == NULL || env->signer_key_id.len != EBB_KEY_ID_LEN)
@@ -602,8 +628,7 @@ static int run_inject(const struct opts *o)
     if (o->revoked_key != NULL) {
         ebb_secret_key *revoked = load_key(o->revoked_key);
         for (int i = 0; i < 2; i++) {
-            msg = seal_payload(c, revoked, &c->server_id, now_ms(), 1, "injected", false, 0,
-                               &len);
+            msg = seal_payload(c, revoked, &c->server_id, now_ms(), 1, "injected", false, 0, &len);
             inject_one(&in, "revoked signer", msg, len, "env-revoked-signer");
             free(msg);
         }
@@ -629,20 +654,20 @@ static int run_inject(const struct opts *o)
         fclose(f);
     }
     for (int i = 0; i < 3; i++) { /* issued an hour ago: long expired */
-        msg = seal_payload(c, c->key, &c->server_id, now_ms() - 3600 * 1000, 1, "injected",
-                           false, 0, &len);
+        msg = seal_payload(c, c->key, &c->server_id, now_ms() - 3600 * 1000, 1, "injected", false,
+                           0, &len);
         inject_one(&in, "expired", msg, len, "env-expired");
         free(msg);
     }
     for (int i = 0; i < 3; i++) { /* issued an hour from now */
-        msg = seal_payload(c, c->key, &c->server_id, now_ms() + 3600 * 1000, 1, "injected",
-                           false, 0, &len);
+        msg = seal_payload(c, c->key, &c->server_id, now_ms() + 3600 * 1000, 1, "injected", false,
+                           0, &len);
         inject_one(&in, "future", msg, len, "env-future");
         free(msg);
     }
     for (int i = 0; i < 2; i++) { /* addressed to someone else */
-        msg = seal_payload(c, c->key, ebb_secret_key_id(unknown), now_ms(), 1, "injected", false,
-                           0, &len);
+        msg = seal_payload(c, c->key, ebb_secret_key_id(unknown), now_ms(), 1, "injected", false, 0,
+                           &len);
         inject_one(&in, "wrong recipient", msg, len, "env-wrong-recipient");
         free(msg);
     }
@@ -666,8 +691,8 @@ static int run_inject(const struct opts *o)
         free(msg);
     }
     /* Over the transport limit: nng drops the connection, nothing is delivered. */
-    msg = seal_payload(c, c->key, &c->server_id, now_ms(), 1, "injected", false,
-                       o->recv_max + 1024, &len);
+    msg = seal_payload(c, c->key, &c->server_id, now_ms(), 1, "injected", false, o->recv_max + 1024,
+                       &len);
     char code[64];
     ebb_error err;
     ebb_code rc = call(c, msg, len, me, code, sizeof code, 2000, &err);
@@ -675,14 +700,14 @@ static int run_inject(const struct opts *o)
     if (rc == EBB_E_NET || rc == EBB_E_TIMEOUT) {
         in.transport_dropped++;
     } else {
-        fprintf(stderr, "inject over transport limit: unexpected %s (%s)\n",
-                ebb_code_name(rc), rc == EBB_OK ? code : err.msg);
+        fprintf(stderr, "inject over transport limit: unexpected %s (%s)\n", ebb_code_name(rc),
+                rc == EBB_OK ? code : err.msg);
         in.mismatches++;
     }
 
-    json_t *report = json_pack("{s:o,s:I,s:I}", "injected", in.injected, "transport_dropped",
-                               (json_int_t)in.transport_dropped, "mismatches",
-                               (json_int_t)in.mismatches);
+    json_t *report =
+        json_pack("{s:o,s:I,s:I}", "injected", in.injected, "transport_dropped",
+                  (json_int_t)in.transport_dropped, "mismatches", (json_int_t)in.mismatches);
     json_dumpf(report, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(report);

@@ -480,10 +480,10 @@ static void test_non_canonical_encoding(void **state)
 static void test_seq_next(void **state)
 {
     (void)state;
-    assert_int_equal(ebb_seq_next(0, 1000), 1000);      /* fresh start: the clock */
-    assert_int_equal(ebb_seq_next(1000, 1000), 1001);   /* same microsecond */
-    assert_int_equal(ebb_seq_next(5000, 1000), 5001);   /* clock stepped back */
-    assert_int_equal(ebb_seq_next(1000, 9000), 9000);   /* clock ahead */
+    assert_int_equal(ebb_seq_next(0, 1000), 1000);             /* fresh start: the clock */
+    assert_int_equal(ebb_seq_next(1000, 1000), 1001);          /* same microsecond */
+    assert_int_equal(ebb_seq_next(5000, 1000), 5001);          /* clock stepped back */
+    assert_int_equal(ebb_seq_next(1000, 9000), 9000);          /* clock ahead */
     assert_int_equal(ebb_seq_next(UINT64_MAX, 0), UINT64_MAX); /* saturates */
     uint64_t s = 0;
     for (int i = 0; i < 100; i++) {

@@ -74,8 +74,8 @@ static void call_ok(ebb_wire_client *c, const char *text)
     uint8_t *reply = NULL;
     size_t len = 0;
     ebb_error err;
-    ebb_code rc = ebb_wire_client_call(c, (const uint8_t *)text, strlen(text), 5000, &reply,
-                                       &len, &err);
+    ebb_code rc =
+        ebb_wire_client_call(c, (const uint8_t *)text, strlen(text), 5000, &reply, &len, &err);
     if (rc != EBB_OK)
         fail_msg("call: %s", err.msg);
     char want[256];
