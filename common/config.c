@@ -1,4 +1,4 @@
-/* Configuration files: libconfig parses, this layer types the values and names FILE:LINE: key in errors. */
+/* Configuration files: libconfig parses; this layer types values and names FILE:LINE: key. */
 #include "common/config.h"
 
 #include <errno.h>
@@ -111,8 +111,8 @@ static void where(const config_setting_t *node, const char *key, char *buf, size
     char path[512];
     size_t len = path_into(node, path, sizeof path);
     if (key != NULL)
-        snprintf(path + len, len < sizeof path ? sizeof path - len : 0, "%s%s",
-                 len > 0 ? "." : "", key);
+        snprintf(path + len, len < sizeof path ? sizeof path - len : 0, "%s%s", len > 0 ? "." : "",
+                 key);
     unsigned line = config_setting_source_line(node);
     if (line > 0)
         snprintf(buf, n, "%s:%u: %s", node_file(node), line, path);

@@ -1,4 +1,4 @@
-/* Configuration files on libconfig: load, typed getters whose errors name FILE:LINE and the key path. */
+/* Configuration files on libconfig: load, typed getters, errors naming FILE:LINE: key path. */
 #ifndef EBB_COMMON_CONFIG_H
 #define EBB_COMMON_CONFIG_H
 
@@ -59,8 +59,8 @@ EBB_MUSTCHECK ebb_code ebb_config_opt_int(const config_setting_t *group, const c
 
 EBB_MUSTCHECK ebb_code ebb_config_get_bool(const config_setting_t *group, const char *key,
                                            bool *out, ebb_error *err);
-EBB_MUSTCHECK ebb_code ebb_config_opt_bool(const config_setting_t *group, const char *key,
-                                           bool def, bool *out, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_config_opt_bool(const config_setting_t *group, const char *key, bool def,
+                                           bool *out, ebb_error *err);
 
 /*
  * A list or array of strings (an argv: ["systemctl", "stop", "app"]) as a
@@ -70,11 +70,11 @@ EBB_MUSTCHECK ebb_code ebb_config_opt_bool(const config_setting_t *group, const 
  * gives *out = NULL and count 0 when the key is absent.
  */
 EBB_MUSTCHECK ebb_code ebb_config_get_strings(const config_setting_t *group, const char *key,
-                                              size_t min_count, const char ***out,
-                                              size_t *count, ebb_error *err);
+                                              size_t min_count, const char ***out, size_t *count,
+                                              ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_config_opt_strings(const config_setting_t *group, const char *key,
-                                              size_t min_count, const char ***out,
-                                              size_t *count, ebb_error *err);
+                                              size_t min_count, const char ***out, size_t *count,
+                                              ebb_error *err);
 
 /* A sub-group { ... }; the opt_ variant gives NULL when absent. */
 EBB_MUSTCHECK ebb_code ebb_config_get_group(const config_setting_t *group, const char *key,

@@ -47,29 +47,29 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
-static const char *agent_conf = "# agent configuration\n"         /* 1 */
-                                "agent_id = \"host-1\";\n"        /* 2 */
-                                "port = 5555;\n"                  /* 3 */
-                                "big = 10000000000L;\n"           /* 4 */
-                                "verbose = true;\n"               /* 5 */
-                                "databases = (\n"                 /* 6 */
-                                "  {\n"                           /* 7 */
-                                "    name = \"orders\";\n"        /* 8 */
-                                "    services = {\n"              /* 9 */
+static const char *agent_conf = "# agent configuration\n"                            /* 1 */
+                                "agent_id = \"host-1\";\n"                           /* 2 */
+                                "port = 5555;\n"                                     /* 3 */
+                                "big = 10000000000L;\n"                              /* 4 */
+                                "verbose = true;\n"                                  /* 5 */
+                                "databases = (\n"                                    /* 6 */
+                                "  {\n"                                              /* 7 */
+                                "    name = \"orders\";\n"                           /* 8 */
+                                "    services = {\n"                                 /* 9 */
                                 "      stop = [\"systemctl\", \"stop\", \"app\"];\n" /* 10 */
-                                "    };\n"                        /* 11 */
-                                "  },\n"                          /* 12 */
-                                "  {\n"                           /* 13 */
-                                "    name = \"billing\";\n"       /* 14 */
-                                "    services = {\n"              /* 15 */
-                                "      stop = 3;\n"               /* 16 */
-                                "      start = (\"a\", 2);\n"     /* 17 */
-                                "      empty = [];\n"             /* 18 */
-                                "    };\n"                        /* 19 */
-                                "    servces = 1;\n"              /* 20 */
-                                "  }\n"                           /* 21 */
-                                ");\n"                            /* 22 */
-                                "ratio = 0.5;\n";                 /* 23 */
+                                "    };\n"                                           /* 11 */
+                                "  },\n"                                             /* 12 */
+                                "  {\n"                                              /* 13 */
+                                "    name = \"billing\";\n"                          /* 14 */
+                                "    services = {\n"                                 /* 15 */
+                                "      stop = 3;\n"                                  /* 16 */
+                                "      start = (\"a\", 2);\n"                        /* 17 */
+                                "      empty = [];\n"                                /* 18 */
+                                "    };\n"                                           /* 19 */
+                                "    servces = 1;\n"                                 /* 20 */
+                                "  }\n"                                              /* 21 */
+                                ");\n"                                               /* 22 */
+                                "ratio = 0.5;\n";                                    /* 23 */
 
 static ebb_config *load_agent(void)
 {
@@ -153,8 +153,8 @@ static void test_good_values(void **state)
     assert_int_equal(ebb_config_opt_group_list(root, "databases", &g, &n, &err), EBB_OK);
     assert_int_equal(n, 2);
 
-    static const char *const top[] = {"agent_id", "port", "big", "verbose", "databases",
-                                      "ratio", NULL};
+    static const char *const top[] = {"agent_id",  "port",  "big", "verbose",
+                                      "databases", "ratio", NULL};
     assert_int_equal(ebb_config_check_keys(root, top, &err), EBB_OK);
     ebb_config_free(cfg);
     ebb_config_free(NULL);
@@ -204,8 +204,8 @@ static void test_type_errors_name_file_line_and_path(void **state)
     assert_string_equal(rel(&err), "agent.conf:3: port: 5555 is out of range (1 to 1024)");
     assert_int_equal(v, -1);
     assert_int_equal(ebb_config_opt_int(root, "ratio", 0, 0, 1, &v, &err), EBB_E_CONFIG);
-    assert_string_equal(rel(&err),
-                        "agent.conf:23: ratio: expected an integer (found a number with a fraction)");
+    assert_string_equal(
+        rel(&err), "agent.conf:23: ratio: expected an integer (found a number with a fraction)");
     assert_int_equal(ebb_config_get_int(root, "agent_id", 0, 1, &v, &err), EBB_E_CONFIG);
     assert_non_null(strstr(err.msg, "found a string"));
 
@@ -216,7 +216,8 @@ static void test_type_errors_name_file_line_and_path(void **state)
 
     const config_setting_t *g = NULL;
     assert_int_equal(ebb_config_get_group(root, "databases", &g, &err), EBB_E_CONFIG);
-    assert_string_equal(rel(&err), "agent.conf:6: databases: expected a group { ... } (found a list)");
+    assert_string_equal(rel(&err),
+                        "agent.conf:6: databases: expected a group { ... } (found a list)");
     assert_int_equal(ebb_config_get_group_list(svc, "stop", &g, &n, &err), EBB_E_CONFIG);
     assert_non_null(strstr(err.msg, "expected a list of groups"));
     assert_int_equal(ebb_config_get_group_list(svc, "start", &g, &n, &err), EBB_E_CONFIG);
@@ -272,8 +273,7 @@ static void test_unknown_keys(void **state)
     assert_int_equal(ebb_config_get_group_list(root, "databases", &dbs, &n, &err), EBB_OK);
     static const char *const db_keys[] = {"name", "services", "conninfo", NULL};
     assert_int_equal(ebb_config_check_keys(ebb_config_elem(dbs, 0), db_keys, &err), EBB_OK);
-    assert_int_equal(ebb_config_check_keys(ebb_config_elem(dbs, 1), db_keys, &err),
-                     EBB_E_CONFIG);
+    assert_int_equal(ebb_config_check_keys(ebb_config_elem(dbs, 1), db_keys, &err), EBB_E_CONFIG);
     assert_string_equal(rel(&err), "agent.conf:20: databases.[1].servces: unknown key \"servces\" "
                                    "(did you mean \"services\"?)");
 
@@ -316,7 +316,8 @@ static void test_load_errors_and_include(void **state)
     /* @include is relative to the including file; errors name the included file. */
     write_file("inc.conf", "\nextra = \"x\";\nnum = \"not a number\";\n");
     char saved[PATH_MAX];
-    snprintf(saved, sizeof saved, "%s", write_file("main.conf", "top = 1;\n@include \"inc.conf\"\n"));
+    snprintf(saved, sizeof saved, "%s",
+             write_file("main.conf", "top = 1;\n@include \"inc.conf\"\n"));
     char cwd[PATH_MAX];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir("/"), 0);
@@ -326,8 +327,7 @@ static void test_load_errors_and_include(void **state)
     assert_int_equal(ebb_config_get_string(ebb_config_root(cfg), "extra", &s, &err), EBB_OK);
     assert_string_equal(s, "x");
     long long v;
-    assert_int_equal(ebb_config_get_int(ebb_config_root(cfg), "num", 0, 9, &v, &err),
-                     EBB_E_CONFIG);
+    assert_int_equal(ebb_config_get_int(ebb_config_root(cfg), "num", 0, 9, &v, &err), EBB_E_CONFIG);
     assert_non_null(strstr(err.msg, "inc.conf:3: num: expected an integer"));
     ebb_config_free(cfg);
 }

@@ -113,8 +113,9 @@ static void test_text_format(void **state)
     assert_int_equal(line[23], 'Z');
     assert_string_equal(line + 24, " info agent: connected to host=db password=*** in 12 ms\n");
 
-    const char *kv[] = {"run", "r-1", "conninfo", "host=x password='a b'", "note", "",
-                        "secret_password", "plain", NULL};
+    const char *kv[] = {"run",  "r-1", "conninfo",        "host=x password='a b'",
+                        "note", "",    "secret_password", "plain",
+                        NULL};
     ebb_log_kv(EBB_LOG_WARN, "rollout", kv, "two\nlines");
     line = drain();
     assert_string_equal(line + 24, " warn rollout: two\\nlines run=r-1 conninfo=\"host=x "
@@ -130,8 +131,8 @@ static void test_json_format(void **state)
 {
     (void)state;
     ebb_log_init(EBB_LOG_JSON, EBB_LOG_DEBUG, sink[1]);
-    const char *kv[] = {"host", "db1", "dsn", "postgresql://a:b@c/d", "level", "spoof",
-                        "password", "x", NULL};
+    const char *kv[] = {"host",     "db1", "dsn", "postgresql://a:b@c/d", "level", "spoof",
+                        "password", "x",   NULL};
     ebb_log_kv(EBB_LOG_DEBUG, "engine", kv, "step %d \"quoted\" PGPASSWORD=zz", 3);
     char *line = drain();
     size_t len = strlen(line);
@@ -195,12 +196,9 @@ static void test_threshold_and_levels(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mask_conninfo_forms),
-        cmocka_unit_test(test_mask_uris),
-        cmocka_unit_test(test_mask_bounds),
-        cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_json_format),
-        cmocka_unit_test(test_threshold_and_levels),
+        cmocka_unit_test(test_mask_conninfo_forms), cmocka_unit_test(test_mask_uris),
+        cmocka_unit_test(test_mask_bounds),         cmocka_unit_test(test_text_format),
+        cmocka_unit_test(test_json_format),         cmocka_unit_test(test_threshold_and_levels),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

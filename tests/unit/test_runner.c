@@ -1,4 +1,4 @@
-/* Unit tests for the process runner: status, signals, timeouts, bounds, env, cwd, lines, reaping. */
+/* Unit tests for the process runner: status, signals, timeouts, bounds, env, cwd, lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,11 +149,10 @@ static void test_output_bound_keeps_head_and_tail(void **state)
     ebb_run_opts o = {.max_output = 100};
     ebb_run_result res;
     ebb_error err;
-    assert_int_equal(
-        run_sh("printf START; head -c 10000 /dev/zero | tr '\\0' x; printf END; "
-               "head -c 300 /dev/zero | tr '\\0' y >&2",
-               &o, &res, &err),
-        EBB_OK);
+    assert_int_equal(run_sh("printf START; head -c 10000 /dev/zero | tr '\\0' x; printf END; "
+                            "head -c 300 /dev/zero | tr '\\0' y >&2",
+                            &o, &res, &err),
+                     EBB_OK);
     assert_int_equal(res.exit_code, 0);
     assert_int_equal(res.out_cut, 10008 - 100);
     assert_memory_equal(res.out, "STARTxxx", 8);
@@ -295,8 +294,7 @@ static void test_line_callback(void **state)
     ebb_run_opts o = {.on_line = on_line, .line_ctx = &l, .lines_stderr = true};
     ebb_run_result res;
     ebb_error err;
-    assert_int_equal(run_sh("printf 'a\\nb\\n'; printf 'p1\\n\\np2' >&2", &o, &res, &err),
-                     EBB_OK);
+    assert_int_equal(run_sh("printf 'a\\nb\\n'; printf 'p1\\n\\np2' >&2", &o, &res, &err), EBB_OK);
     /* Only stderr asked for; an empty line is a line; the last one has no newline. */
     assert_int_equal(l.n, 3);
     assert_int_equal(l.stream[0], EBB_RUN_STDERR);
@@ -309,8 +307,7 @@ static void test_line_callback(void **state)
     memset(&l, 0, sizeof l);
     o.lines_stdout = true;
     o.lines_stderr = false;
-    assert_int_equal(run_sh("head -c 5000 /dev/zero | tr '\\0' q; echo; echo end", &o, &res,
-                            &err),
+    assert_int_equal(run_sh("head -c 5000 /dev/zero | tr '\\0' q; echo; echo end", &o, &res, &err),
                      EBB_OK);
     /* A 5000-byte line comes in a 4096-byte piece and the rest. */
     assert_int_equal(l.n, 3);
@@ -327,8 +324,8 @@ static void test_fds_closed_and_grandchild_pipes(void **state)
     int leaked = open("/dev/null", O_RDONLY); /* no CLOEXEC on purpose */
     assert_true(leaked > 2);
     char script[128];
-    snprintf(script, sizeof script, "if [ -e /proc/$$/fd/%d ]; then echo open; else echo closed; fi",
-             leaked);
+    snprintf(script, sizeof script,
+             "if [ -e /proc/$$/fd/%d ]; then echo open; else echo closed; fi", leaked);
     ebb_run_opts o = {0};
     ebb_run_result res;
     ebb_error err;
@@ -341,6 +338,32 @@ static void test_fds_closed_and_grandchild_pipes(void **state)
     assert_int_equal(run_sh("sleep 3 & echo started", &o, &res, &err), EBB_OK);
     assert_string_equal(res.out, "started\n");
     assert_true(res.duration_ms < 2500);
+    ebb_run_result_fini(&res);
+    assert_no_children();
+}
+
+static void test_inherit_stdio(void **state)
+{
+    (void)state;
+    ebb_run_opts o = {.inherit_stdio = true};
+    ebb_run_result res;
+    ebb_error err;
+    /* Same process group as the test, nothing captured. */
+    char script[96];
+    snprintf(script, sizeof script, "[ \"$(ps -o pgid= -p $$ | tr -d ' ')\" = %d ] && exit 5",
+             (int)getpgrp());
+    assert_int_equal(run_sh(script, &o, &res, &err), EBB_OK);
+    assert_int_equal(res.exit_code, 5);
+    assert_string_equal(res.out, "");
+    assert_int_equal(res.out_len, 0);
+    ebb_run_result_fini(&res);
+
+    o.timeout_ms = 100;
+    static const char *argv[] = {"sleep", "30", NULL};
+    o.argv = argv;
+    assert_int_equal(ebb_run(&o, &res, &err), EBB_OK);
+    assert_true(res.timed_out);
+    assert_int_equal(res.term_signal, SIGTERM);
     ebb_run_result_fini(&res);
     assert_no_children();
 }
@@ -370,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_line_callback),
         cmocka_unit_test(test_fds_closed_and_grandchild_pipes),
+        cmocka_unit_test(test_inherit_stdio),
         cmocka_unit_test(test_fini_null_and_zeroed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
