@@ -1,0 +1,2 @@
+CREATE TABEL broken (;
+SELECT E'\';
