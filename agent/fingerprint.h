@@ -19,7 +19,9 @@
  * kind is one word (table, column, constraint, index, sequence, view,
  * matview, function, type, enum, domain, extension, trigger, schema);
  * object is the schema-qualified name with every part quoted like
- * quote_ident() does (so it may hold spaces only inside double quotes);
+ * quote_ident() does, functions as their regprocedure signature
+ * ("public.f(integer,character varying)"), so the object holds spaces only
+ * inside double quotes or parentheses;
  * detail is free text (may be empty). Examples:
  *
  *     column public.users.email text not null default ''::text
@@ -107,7 +109,7 @@ void ebb_fp_diff_fini(ebb_fp_diff *diff);
 EBB_MUSTCHECK ebb_code ebb_fp_diff_format(const ebb_fp_diff *diff, size_t max_objects,
                                           char **out, ebb_error *err);
 
-/* Object names only, comma separated ("column public.t.a, table public.x"); malloc'd. */
+/* Object names, comma separated ("column public.t.a (changed), table public.x (added)"); malloc'd. */
 EBB_MUSTCHECK ebb_code ebb_fp_diff_objects(const ebb_fp_diff *diff, size_t max_objects,
                                            char **out, ebb_error *err);
 
