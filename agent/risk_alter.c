@@ -94,6 +94,7 @@ static void add_constraint(ebb_risk_ctx *ctx, const alter_target *tg, const PgQu
 {
     ebb_risk_item *it;
     ebb_risk_probe *p;
+    char *expr;
     bool using_index = c->indexname[0] != '\0';
     switch (c->contype) {
     case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
@@ -132,11 +133,20 @@ static void add_constraint(ebb_risk_ctx *ctx, const alter_target *tg, const PgQu
                                     "NOT VALID: existing rows of %s are not checked", tg->disp);
             return;
         }
+        expr = check_text(ctx, c->location);
+        if (expr == NULL) { /* a CHECK probe without its expression would check nothing */
+            (void)ebb_risk_add_item(ctx, "ADD CHECK", EBB_RISK_MEDIUM,
+                                    "fails if a row of %s breaks the check; its expression could "
+                                    "not be cut out for a probe", tg->disp);
+            return;
+        }
         it = ebb_risk_add_item(ctx, "ADD CHECK", EBB_RISK_MEDIUM,
                                "fails if a row of %s breaks the check", tg->disp);
         p = ebb_risk_add_probe(ctx, it, EBB_PROBE_CHECK, "table", tg->schema, tg->name);
         if (p != NULL)
-            p->expr = check_text(ctx, c->location);
+            p->expr = expr;
+        else
+            free(expr);
         return;
     case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
         if (c->skip_validation) {
@@ -415,6 +425,8 @@ static void index_keys(ebb_risk_ctx *ctx, const PgQuery__IndexStmt *s, ebb_risk_
             bool wrapped = t->tok[seg]->token == '(';
             size_t c = first_open < i ? ebb_risk_tok_close(t, first_open) : i - 1;
             char *expr = wrapped ? ebb_risk_tok_text(ctx, seg + 1, c - 1) : ebb_risk_tok_text(ctx, seg, c);
+            if (expr == NULL)
+                break; /* keys are cleared below: never a key with neither column nor expr */
             (void)ebb_risk_add_key(ctx, p, NULL, expr);
             free(expr);
         }
