@@ -36,6 +36,23 @@ typedef struct ebb_revision {
     ebb_script verify;
     size_t *parents;  /* indices into ebb_graph.revs (owned) */
     size_t n_parents;
+
+    /*
+     * Sqitch projects only: NULL / 0 for every other kind. All owned; freed
+     * by ebb_revision_fini_sqitch_fields (agent/source_sqitch.h).
+     * Dependencies are as Sqitch prints them: "users", "x@v1" (x as of tag
+     * v1), "@v1" (the change tagged v1), "other:x" (another project's
+     * change, which ebb cannot check), or a 40-hex Sqitch change id.
+     */
+    char **requires;   /* must be deployed before this revision */
+    size_t n_requires;
+    char **conflicts;  /* must not be deployed when this one is ("!x" in the plan) */
+    size_t n_conflicts;
+    char **tags;       /* tags right after this change, without '@', plan order */
+    size_t n_tags;
+    char *note;        /* the plan line's note, "" when none */
+    char *planner;     /* "Name <email>" */
+    char *planned_at;  /* "2013-12-31T00:01:22Z" (UTC) */
 } ebb_revision;
 
 /*
@@ -51,6 +68,10 @@ typedef struct ebb_graph {
     char **check_paths;     /* user data checks: <root>/checks/<name>.sql, sorted by name (owned) */
     size_t n_checks;
     char hash[EBB_CHECKSUM_HEX]; /* BLAKE2b over ids, parents and script checksums */
+
+    /* Sqitch projects only (NULL otherwise; owned, freed by ebb_graph_fini_sqitch_fields). */
+    char *project;     /* %project of the plan */
+    char *project_uri; /* %uri of the plan, or NULL */
 } ebb_graph;
 
 /* Names used on the command line and in the registry: "golang-migrate", "flyway", ... */

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   protobuf-c-compiler libprotobuf-c-dev
   libnng-dev libsodium-dev libpq-dev libpg-query-dev
-  libconfig-dev libjansson-dev
+  libconfig-dev libjansson-dev libpcre2-dev
   # tests
   libcmocka-dev postgresql-15 postgresql-client-15 iproute2 procps
   # migration tools ebb drives or is compared with
