@@ -121,6 +121,9 @@ static void where(const config_setting_t *node, const char *key, char *buf, size
 }
 
 static ebb_code verror(ebb_error *err, const config_setting_t *node, const char *key,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static ebb_code verror(ebb_error *err, const config_setting_t *node, const char *key,
                        const char *fmt, va_list ap)
 {
     if (err == NULL)

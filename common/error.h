@@ -66,7 +66,8 @@ void ebb_error_clear(ebb_error *err);
 
 /* Fill err (may be NULL) and return code. */
 ebb_code ebb_error_set(ebb_error *err, ebb_code code, const char *fmt, ...) EBB_PRINTF(3, 4);
-ebb_code ebb_error_setv(ebb_error *err, ebb_code code, const char *fmt, va_list ap);
+ebb_code ebb_error_setv(ebb_error *err, ebb_code code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Like ebb_error_set, with errno kept and strerror(errno_value) appended. */
 ebb_code ebb_error_errno(ebb_error *err, ebb_code code, int errno_value,

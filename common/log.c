@@ -190,6 +190,8 @@ static void timestamp(char *buf, size_t n)
     snprintf(buf, n, "%s.%03ldZ", base, ts.tv_nsec / 1000000);
 }
 
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static char *vformat(const char *fmt, va_list ap)
 {
     va_list cp;
@@ -378,6 +380,9 @@ static void write_all(int fd, const char *s, size_t len)
         len -= (size_t)w;
     }
 }
+
+static void vlog(ebb_log_level level, const char *component, const char *const *kv, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 4, 0)));
 
 static void vlog(ebb_log_level level, const char *component, const char *const *kv, const char *fmt,
                  va_list ap)

@@ -415,8 +415,10 @@ ebb_code ebb_run(const ebb_run_opts *o, ebb_run_result *res, ebb_error *err)
 
     size_t max = o->max_output > 0 ? o->max_output : EBB_RUN_DEFAULT_MAX_OUTPUT;
     capture caps[2];
-    bool cap_ok = capture_init(&caps[0], -1, EBB_RUN_STDOUT, max, o->lines_stdout) &
-                  capture_init(&caps[1], -1, EBB_RUN_STDERR, max, o->lines_stderr);
+    /* Both are initialised whatever the first returns, so both can be finalised. */
+    bool out_ok = capture_init(&caps[0], -1, EBB_RUN_STDOUT, max, o->lines_stdout);
+    bool err_ok = capture_init(&caps[1], -1, EBB_RUN_STDERR, max, o->lines_stderr);
+    bool cap_ok = out_ok && err_ok;
     if (!cap_ok) {
         capture_fini(&caps[0]);
         capture_fini(&caps[1]);
