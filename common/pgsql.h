@@ -52,4 +52,34 @@ EBB_MUSTCHECK ebb_code ebb_pg_query_text(ebb_pg *pg, const char *sql, int nparam
 EBB_MUSTCHECK ebb_code ebb_pg_quote_ident(ebb_pg *pg, const char *ident, char **out,
                                           ebb_error *err);
 
+/* Run one statement without parameters whose rows, if any, are ignored (SET, DDL, ...). */
+EBB_MUSTCHECK ebb_code ebb_pg_exec_ok(ebb_pg *pg, const char *sql, ebb_error *err);
+
+/* BEGIN / COMMIT / ROLLBACK. A COMMIT that the server turns into a rollback
+ * (the transaction had failed) is an EBB_E_PG error with SQLSTATE 25P02. */
+EBB_MUSTCHECK ebb_code ebb_pg_begin(ebb_pg *pg, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_pg_commit(ebb_pg *pg, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_pg_rollback(ebb_pg *pg, ebb_error *err);
+
+/* Server version as PQserverVersion gives it (150004 for 15.4); 0 when not connected. */
+int ebb_pg_server_version(const ebb_pg *pg);
+
+/* Whether the connection is still usable (false after the server went away). */
+bool ebb_pg_is_alive(const ebb_pg *pg);
+
+/*
+ * A copy of a connection string (key=value or postgresql:// URI) that is
+ * safe to show: parsed by libpq, printed back as key=value with the
+ * password replaced by "***". *out is malloc'd, set only on success; an
+ * unparsable string is EBB_E_INVALID (the message never repeats the text).
+ */
+EBB_MUSTCHECK ebb_code ebb_pg_conninfo_mask(const char *conninfo, char **out, ebb_error *err);
+
+/*
+ * Put a value into key=value connection-string form, quoted when needed
+ * (spaces, quotes, backslashes, empty), into out (size n). Returns false
+ * when it does not fit.
+ */
+bool ebb_pg_conninfo_quote(const char *value, char *out, size_t n);
+
 #endif

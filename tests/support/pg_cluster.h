@@ -26,14 +26,25 @@ typedef struct ebb_test_pg {
     char conninfo[1024];       /* for the "postgres" database */
     pid_t watchdog_pid;
     bool running;
+    int watchdog_fd;           /* write end of the watchdog's pipe (harness-internal) */
 } ebb_test_pg;
 
+/*
+ * pg is filled here (no need to zero it first). Binaries come from
+ * $EBB_PG_BINDIR or /usr/lib/postgresql/15/bin. The watchdog is a child of
+ * the caller (waited for in ebb_test_pg_stop); its pipe's write end is
+ * close-on-exec, so programs the test starts do not keep it alive.
+ */
 EBB_MUSTCHECK ebb_code ebb_test_pg_start(ebb_test_pg *pg, ebb_error *err);
 
 /* pg_ctl stop -m fast and remove the directory; safe to call twice. */
 void ebb_test_pg_stop(ebb_test_pg *pg);
 
-/* SIGKILL the postmaster (fault drills) / start it again on the same data. */
+/*
+ * SIGKILL the postmaster (fault drills) and wait until it and its backends
+ * are gone (backends that outlive it by 5 s get SIGKILL too, as in a
+ * crash) / start it again on the same data directory and port.
+ */
 EBB_MUSTCHECK ebb_code ebb_test_pg_kill(ebb_test_pg *pg, ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_test_pg_restart(ebb_test_pg *pg, ebb_error *err);
 
