@@ -48,7 +48,7 @@ typedef struct ebb_graph {
     char *root;             /* source directory (owned) */
     ebb_revision *revs;     /* owned */
     size_t count;
-    char **check_paths;     /* user data checks: <root>/checks/*.sql, sorted (owned) */
+    char **check_paths;     /* user data checks: every <root>/checks/<name>.sql, sorted (owned) */
     size_t n_checks;
     char hash[EBB_CHECKSUM_HEX]; /* BLAKE2b over ids, parents and script checksums */
 } ebb_graph;
