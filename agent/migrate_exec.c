@@ -1,0 +1,66 @@
+/* Runner internals shared by the runner and verification: split, execute and resolve, one database. */
+#include "agent/migrate_exec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *file_of(const ebb_script *s)
+{
+    return s->path ? s->path : "(script)";
+}
+
+ebb_code ebb_exec_prepare(const char *rev, const char *what, const ebb_script *script,
+                          ebb_sql_script *out, ebb_error *err)
+{
+    ebb_sql_script split;
+    ebb_code rc = ebb_sql_split(script->sql ? script->sql : "", EBB_SQL_SPLIT_PARSER, &split, err);
+    if (rc != EBB_OK) {
+        ebb_error_prefix(err, "revision %s: %s script %s", rev, what, file_of(script));
+        return rc;
+    }
+    if (script->no_transaction && split.count > 1) {
+        ebb_sql_script_fini(&split);
+        return ebb_error_set(err, EBB_E_REFUSED,
+                             "revision %s: %s script %s is marked no-transaction but holds %zu "
+                             "statements; a no-transaction script must hold exactly one (each "
+                             "would commit on its own and a failure would leave the step half "
+                             "applied)",
+                             rev, what, file_of(script), split.count);
+    }
+    *out = split;
+    return EBB_OK;
+}
+
+ebb_code ebb_exec_statements(ebb_pg *pg, const char *rev, const char *what,
+                             const ebb_script *script, const ebb_sql_script *split, int *line,
+                             ebb_error *err)
+{
+    int base = script->first_line > 0 ? script->first_line : 1;
+    for (size_t i = 0; i < split->count; i++) {
+        ebb_code rc = ebb_pg_exec_script(pg, split->stmts[i].text, err);
+        if (rc != EBB_OK) {
+            *line = base + split->stmts[i].line - 1;
+            ebb_error_prefix(err, "revision %s: %s script %s line %d", rev, what, file_of(script),
+                             *line);
+            return rc;
+        }
+    }
+    return EBB_OK;
+}
+
+ebb_code ebb_exec_resolve(const ebb_graph *graph, const ebb_applied_list *applied,
+                          const ebb_target *target, ebb_path *out, ebb_error *err)
+{
+    const char **ids = NULL;
+    ebb_code rc = ebb_applied_list_ids(applied, &ids, err);
+    if (rc != EBB_OK)
+        return rc;
+    ebb_state state;
+    rc = ebb_state_from_ids(graph, ids, applied->count, &state, err);
+    free(ids);
+    if (rc != EBB_OK)
+        return rc;
+    rc = ebb_path_resolve(graph, &state, target, out, err);
+    ebb_state_fini(&state);
+    return rc;
+}
