@@ -8,8 +8,15 @@
 #include "agent/migration.h"
 #include "common/error.h"
 
-/* Index of revision id in graph, or -1. */
+/* Index of revision id in graph (exact match), or -1. */
 long ebb_graph_find(const ebb_graph *graph, const char *id);
+
+/*
+ * Check the invariants every query relies on: each revision has an id, ids
+ * are unique, and every parent comes before its child in revs. Loaders call
+ * it before handing a graph out; EBB_E_INVALID names the revision.
+ */
+EBB_MUSTCHECK ebb_code ebb_graph_check(const ebb_graph *graph, ebb_error *err);
 
 /*
  * The state of a database as a set: applied[i] is true when graph->revs[i]
@@ -71,7 +78,13 @@ void ebb_path_fini(ebb_path *path);
 EBB_MUSTCHECK ebb_code ebb_graph_heads(const ebb_graph *graph, size_t **out, size_t *n_out,
                                        ebb_error *err);
 
-/* Compute and store graph->hash (call after building a graph). */
+/*
+ * Compute and store graph->hash (call after building a graph): BLAKE2b-256
+ * over the revision ids, their parents' ids, and each script's presence,
+ * no-transaction flag and checksum, taken in id order (parents sorted too),
+ * so it depends neither on the directory the project lives in nor on which
+ * topological order the loader chose.
+ */
 void ebb_graph_compute_hash(ebb_graph *graph);
 
 #endif

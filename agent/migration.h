@@ -48,7 +48,7 @@ typedef struct ebb_graph {
     char *root;             /* source directory (owned) */
     ebb_revision *revs;     /* owned */
     size_t count;
-    char **check_paths;     /* user data checks: every <root>/checks/<name>.sql, sorted (owned) */
+    char **check_paths;     /* user data checks: <root>/checks/<name>.sql, sorted by name (owned) */
     size_t n_checks;
     char hash[EBB_CHECKSUM_HEX]; /* BLAKE2b over ids, parents and script checksums */
 } ebb_graph;
@@ -57,6 +57,9 @@ typedef struct ebb_graph {
 const char *ebb_source_kind_name(ebb_source_kind kind);
 /* EBB_SOURCE_UNKNOWN when name is not a kind. Accepts "auto" as UNKNOWN too. */
 ebb_source_kind ebb_source_kind_parse(const char *name);
+
+/* Free everything a revision owns (id, name, scripts, parents) and zero it. */
+void ebb_revision_fini(ebb_revision *rev);
 
 /* Free everything a graph owns and zero it. Safe on a zeroed graph. */
 void ebb_graph_fini(ebb_graph *graph);
