@@ -87,12 +87,13 @@ static ebb_code ensure_locked(ebb_pg *pg, ebb_error *err)
                               params, NULL, NULL, NULL, err);
     if (rc != EBB_OK)
         return rc;
+    bool exists = false;
+    if ((rc = ebb_registry_exists(pg, &exists, err)) != EBB_OK)
+        return rc;
     char *v = NULL;
-    rc = ebb_pg_query_text(pg,
-                           "SELECT CASE WHEN pg_catalog.to_regclass('ebb.registry_version') IS NULL"
-                           " THEN NULL ELSE (SELECT max(version)::text FROM ebb.registry_version) END",
-                           0, NULL, &v, err);
-    if (rc != EBB_OK)
+    /* The table name is resolved when the query is parsed: ask only when it exists. */
+    if (exists && (rc = ebb_pg_query_text(pg, "SELECT max(version)::text FROM ebb.registry_version",
+                                          0, NULL, &v, err)) != EBB_OK)
         return rc;
     long version = v ? strtol(v, NULL, 10) : 0;
     free(v);
