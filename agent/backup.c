@@ -361,7 +361,7 @@ static ebb_code ensure_dir(const char *dir, ebb_error *err)
 static ebb_code run_dump(const ebb_backup_opts *opts, const char *prog, const char *path,
                          const char *const *env, ebb_error *err)
 {
-    char fmt[16], file[PATH_MAX + 8], level[16], jobs[16];
+    char fmt[32], file[PATH_MAX + 8], level[16], jobs[16];
     const char *argv[12];
     size_t a = 0;
     snprintf(fmt, sizeof(fmt), "--format=%s",

@@ -98,11 +98,11 @@ EBB_MUSTCHECK ebb_code ebb_backup_id_make(time_t now, const char *database, uint
 bool ebb_backup_id_valid(const char *id);
 
 /*
- * Retention: which of items (any order) to delete so that only the newest
- * keep backups of database remain (newest = latest created_at, then the
- * greater id). keep == 0 deletes nothing. The backup protect_id (may be
- * NULL) is never selected, even when it is not among the newest. Backups
- * of other databases are never selected. *out_idx is a malloc'd array of
+ * Retention: which of items (any order) to delete so that keep backups of
+ * database remain: protect_id (may be NULL; the one just taken) always,
+ * then the newest others (newest = latest created_at, then the greater id)
+ * in the remaining slots. keep == 0 deletes nothing. Backups of other
+ * databases are never selected. *out_idx is a malloc'd array of
  * indices into items (NULL when *n_out is 0); set only on success.
  */
 EBB_MUSTCHECK ebb_code ebb_backup_retention_select(const ebb_backup_manifest *items, size_t n,

@@ -321,12 +321,22 @@ ebb_code ebb_backup_retention_select(const ebb_backup_manifest *items, size_t n,
         }
         mine[j] = v;
     }
+    /* The protected backup (the one just taken) takes the first slot. */
+    size_t slots = keep;
+    for (size_t i = 0; i < count && protect_id != NULL; i++)
+        if (items[mine[i]].id != NULL && strcmp(items[mine[i]].id, protect_id) == 0 && slots > 0)
+            slots--;
     size_t n_del = 0;
     if (keep > 0) {
-        for (size_t i = keep; i < count; i++) {
+        size_t kept = 0;
+        for (size_t i = 0; i < count; i++) {
             if (protect_id != NULL && items[mine[i]].id != NULL &&
                 strcmp(items[mine[i]].id, protect_id) == 0)
                 continue;
+            if (kept < slots) {
+                kept++;
+                continue;
+            }
             mine[n_del++] = mine[i];
         }
     }

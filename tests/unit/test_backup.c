@@ -170,11 +170,19 @@ static void test_retention(void **state)
     /* The one just taken is never deleted, even when older (clock went back). */
     assert_int_equal(ebb_backup_retention_select(items, 6, "app", 1, "a0", &del, &n, &err),
                      EBB_OK);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_not_equal(items[del[i]].id, "a0");
+        assert_string_not_equal(items[del[i]].database, "other");
+    }
+    free(del);
+    /* keep 2 with a protected one: it and the newest other (a4) stay. */
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, "a0", &del, &n, &err),
+                     EBB_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(items[del[i]].id, "a0");
         assert_string_not_equal(items[del[i]].id, "a4");
-        assert_string_not_equal(items[del[i]].database, "other");
     }
     free(del);
 
