@@ -124,8 +124,9 @@ int ebb_cli_db_cmd_backup(ebb_cli_db *c)
     free(ids);
     ebb_fingerprint_fini(&fp);
     ebb_applied_list_fini(&applied);
-    if (code != EBB_OK)
-        return ebb_cli_db_fail(c, &err, ebb_exit_for_code(code), NULL);
+    if (code != EBB_OK) /* nothing changed: an unverifiable backup is a refusal (4) */
+        return ebb_cli_db_fail(c, &err, code == EBB_E_VERIFY ? EBB_EXIT_REFUSED
+                                                             : ebb_exit_for_code(code), NULL);
     size_t removed = 0;
     json_t *doc = json_pack("{s:o}", "backup", ebb_cli_db_manifest_json(&m));
     if (c->keep > 0) {

@@ -15,9 +15,7 @@ static int open_db(ebb_cli_db *c, bool with_source)
     ebb_error err;
     ebb_error_clear(&err);
     if (with_source && ebb_cli_db_load_source(c, &err) != EBB_OK)
-        return ebb_cli_db_fail(c, &err, err.code == EBB_E_INVALID ? EBB_EXIT_CONFIG
-                                                                  : ebb_exit_for_code(err.code),
-                               NULL);
+        return ebb_cli_db_fail(c, &err, EBB_EXIT_CONFIG, NULL);
     if (ebb_cli_db_connect(c, &err) != EBB_OK)
         return ebb_cli_db_fail(c, &err, EBB_EXIT_UNAVAILABLE, NULL);
     return -1;
