@@ -180,5 +180,14 @@ agent db backup --dsn "$dsn" --backup-dir "$WORK/b7" --keep 1 --json
 expect_rc 0
 [ "$(js .removed_by_retention)" = 2 ] || fail "retention removed $(js .removed_by_retention)"
 [ "$(ls "$WORK/b7" | grep -c manifest.json)" = 1 ] || fail "retention: $(ls "$WORK/b7")"
+# A password in the connection string reaches neither output nor messages, and its passfile is removed.
+TMPDIR="$WORK" agent db backup --dsn "$dsn password=s3cr3t-pw" --backup-dir "$WORK/b8" --json
+expect_rc 0
+! grep -q s3cr3t "$WORK/out" "$WORK/err" || fail "password shown"
+! grep -rq s3cr3t "$WORK/b8" || fail "password in a manifest"
+[ -z "$(ls "$WORK" | grep ebb-pgpass)" ] || fail "passfile left behind"
+agent db status --dsn "host=/nonexistent port=1 dbname=x password=s3cr3t-pw" --source "$src"
+expect_rc 7
+! grep -q s3cr3t "$WORK/out" "$WORK/err" || fail "password shown in a connection error"
 echo "ok backups"
 echo "ok"
