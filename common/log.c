@@ -290,8 +290,8 @@ static json_t *json_text(const char *key, const char *s)
     return j;
 }
 
-static char *line_json(const char *ts, ebb_log_level level, const char *component,
-                       const char *msg, const char *const *kv)
+static char *line_json(const char *ts, ebb_log_level level, const char *component, const char *msg,
+                       const char *const *kv)
 {
     json_t *o = json_object();
     if (o == NULL)
@@ -337,8 +337,8 @@ static void buf_masked(buf *b, const char *key, const char *s, bool quote_if_nee
     free(m);
 }
 
-static char *line_text(const char *ts, ebb_log_level level, const char *component,
-                       const char *msg, const char *const *kv)
+static char *line_text(const char *ts, ebb_log_level level, const char *component, const char *msg,
+                       const char *const *kv)
 {
     buf b = {0};
     buf_str(&b, ts);
@@ -379,8 +379,8 @@ static void write_all(int fd, const char *s, size_t len)
     }
 }
 
-static void vlog(ebb_log_level level, const char *component, const char *const *kv,
-                 const char *fmt, va_list ap)
+static void vlog(ebb_log_level level, const char *component, const char *const *kv, const char *fmt,
+                 va_list ap)
 {
     if (!ebb_log_enabled(level))
         return;
@@ -408,8 +408,8 @@ void ebb_log(ebb_log_level level, const char *component, const char *fmt, ...)
     va_end(ap);
 }
 
-void ebb_log_kv(ebb_log_level level, const char *component, const char *const *kv,
-                const char *fmt, ...)
+void ebb_log_kv(ebb_log_level level, const char *component, const char *const *kv, const char *fmt,
+                ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -16,7 +16,7 @@ typedef enum ebb_log_level {
 
 typedef enum ebb_log_format {
     EBB_LOG_TEXT = 0, /* 2026-11-22T03:40:00.123Z info agent: message key=value */
-    EBB_LOG_JSON,     /* {"ts":"...","level":"info","component":"agent","msg":"...","key":"value"} */
+    EBB_LOG_JSON, /* {"ts":"...","level":"info","component":"agent","msg":"...","key":"value"} */
 } ebb_log_format;
 
 /*
@@ -44,8 +44,8 @@ void ebb_log(ebb_log_level level, const char *component, const char *fmt, ...) E
  * alternating key and value strings (a NULL value is written as null in
  * JSON and as "-" in text), may be NULL.
  */
-void ebb_log_kv(ebb_log_level level, const char *component, const char *const *kv,
-                const char *fmt, ...) EBB_PRINTF(4, 5);
+void ebb_log_kv(ebb_log_level level, const char *component, const char *const *kv, const char *fmt,
+                ...) EBB_PRINTF(4, 5);
 
 /*
  * Copy in to out (size n, always NUL-terminated when n > 0) with secrets

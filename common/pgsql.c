@@ -1,4 +1,4 @@
-/* One way to talk to PostgreSQL: connect, parameterised statements, scripts, errors with SQLSTATE. */
+/* One way to talk to PostgreSQL: connect, parameterised statements, scripts, SQLSTATE kept. */
 #include "common/pgsql.h"
 
 #include <stdio.h>
@@ -105,8 +105,8 @@ bool ebb_pg_conninfo_quote(const char *value, char *out, size_t n)
 {
     bool plain = value[0] != '\0';
     for (const char *p = value; *p != '\0' && plain; p++)
-        plain = !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\'' ||
-                  *p == '\\' || *p == '=');
+        plain = !(*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\'' || *p == '\\' ||
+                  *p == '=');
     size_t o = 0;
     if (!plain && o < n)
         out[o++] = '\'';
@@ -314,8 +314,8 @@ ebb_code ebb_pg_exec_script(ebb_pg *pg, const char *script, ebb_error *err)
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
             finish_copy(pg, st);
-        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-                   st != PGRES_EMPTY_QUERY && rc == EBB_OK) {
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY &&
+                   rc == EBB_OK) {
             rc = pg_error(pg, res, script, err);
         }
         PQclear(res);

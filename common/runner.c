@@ -127,8 +127,7 @@ static ebb_code resolve_program(const char *prog, char *const *env, char **out, 
             if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
                 if (access(cand, X_OK) == 0) {
                     *out = strdup(cand);
-                    return *out != NULL ? EBB_OK
-                                        : ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+                    return *out != NULL ? EBB_OK : ebb_error_set(err, EBB_E_NOMEM, "out of memory");
                 }
                 last_errno = EACCES;
             }
@@ -138,8 +137,8 @@ static ebb_code resolve_program(const char *prog, char *const *env, char **out, 
         p = colon + 1;
     }
     if (last_errno == EACCES)
-        return ebb_error_set(err, EBB_E_CHILD, "cannot run \"%s\": found in PATH but not executable",
-                             prog);
+        return ebb_error_set(err, EBB_E_CHILD,
+                             "cannot run \"%s\": found in PATH but not executable", prog);
     return ebb_error_set(err, EBB_E_CHILD, "cannot run \"%s\": program not found in PATH", prog);
 }
 
@@ -168,7 +167,8 @@ static void child_fail(int report_fd, int stage, int errnum)
 static void child_exec(const ebb_run_opts *o, const char *path, char *const *env, int in_fd,
                        int out_fd, int err_fd, int report_fd)
 {
-    setpgid(0, 0);
+    if (!o->inherit_stdio)
+        setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -385,17 +385,17 @@ static ebb_code check_exec(const ebb_run_opts *o, run_setup *s, pid_t pid, ebb_e
         return ebb_error_errno(err, EBB_E_IO, f.errnum, "%s: cannot change to directory %s",
                                o->argv[0], o->cwd);
     case STAGE_STDIO:
-        return ebb_error_errno(err, EBB_E_CHILD, f.errnum, "%s: cannot set up stdio",
-                               o->argv[0]);
+        return ebb_error_errno(err, EBB_E_CHILD, f.errnum, "%s: cannot set up stdio", o->argv[0]);
     default:
-        return ebb_error_errno(err, EBB_E_CHILD, f.errnum, "cannot execute \"%s\" (%s)",
-                               o->argv[0], s->path);
+        return ebb_error_errno(err, EBB_E_CHILD, f.errnum, "cannot execute \"%s\" (%s)", o->argv[0],
+                               s->path);
     }
 }
 
-static void kill_group(pid_t pid, int sig)
+/* The child's whole process group, or only the child when it shares ours (inherit_stdio). */
+static void kill_group(const ebb_run_opts *o, pid_t pid, int sig)
 {
-    if (kill(-pid, sig) != 0)
+    if (o->inherit_stdio || kill(-pid, sig) != 0)
         kill(pid, sig);
 }
 
@@ -405,10 +405,8 @@ ebb_code ebb_run(const ebb_run_opts *o, ebb_run_result *res, ebb_error *err)
     if (o == NULL || o->argv == NULL || o->argv[0] == NULL || o->argv[0][0] == '\0')
         return ebb_error_set(err, EBB_E_INVALID, "run: empty argv");
 
-    run_setup s = {.in_fd = -1,
-                   .out_pipe = {-1, -1},
-                   .err_pipe = {-1, -1},
-                   .report_pipe = {-1, -1}};
+    run_setup s = {
+        .in_fd = -1, .out_pipe = {-1, -1}, .err_pipe = {-1, -1}, .report_pipe = {-1, -1}};
     ebb_code rc = setup_prepare(o, &s, err);
     if (rc != EBB_OK) {
         setup_release(&s);
@@ -438,7 +436,8 @@ ebb_code ebb_run(const ebb_run_opts *o, ebb_run_result *res, ebb_error *err)
     if (pid == 0)
         child_exec(o, s.path, s.env, s.in_fd, s.out_pipe[1], s.err_pipe[1], s.report_pipe[1]);
 
-    setpgid(pid, pid); /* also done in the child; whichever runs first wins the race */
+    if (!o->inherit_stdio)
+        setpgid(pid, pid); /* also done in the child; whichever runs first wins */
     close_fd(&s.in_fd);
     close_fd(&s.out_pipe[1]);
     close_fd(&s.err_pipe[1]);
@@ -493,17 +492,17 @@ ebb_code ebb_run(const ebb_run_opts *o, ebb_run_result *res, ebb_error *err)
         now = now_ms();
         if (!exited && deadline > 0 && !res->timed_out && now >= deadline) {
             res->timed_out = true;
-            kill_group(pid, SIGTERM);
+            kill_group(o, pid, SIGTERM);
             kill_at = now + grace;
         }
         if (!exited && kill_at > 0 && now >= kill_at) {
-            kill_group(pid, SIGKILL);
+            kill_group(o, pid, SIGKILL);
             kill_at = 0;
         }
     }
     res->duration_ms = now_ms() - start;
     if (res->timed_out) /* grandchildren that ignored SIGTERM */
-        kill_group(pid, SIGKILL);
+        kill_group(o, pid, SIGKILL);
 
     /*
      * The child is gone: everything it wrote is already in the pipes. Drain
@@ -548,8 +547,7 @@ const char *ebb_run_describe(const ebb_run_result *res, char *buf, size_t n)
     if (res->timed_out)
         snprintf(buf, n, "timed out (killed after %ld ms)", res->duration_ms);
     else if (res->term_signal != 0)
-        snprintf(buf, n, "killed by signal %d (%s)", res->term_signal,
-                 strsignal(res->term_signal));
+        snprintf(buf, n, "killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
     else
         snprintf(buf, n, "exited %d", res->exit_code);
     return buf;

@@ -1,4 +1,4 @@
-/* The one way ebb starts child programs: fork/exec of an argv (no shell), with timeout and bounded output. */
+/* The one way ebb starts programs: fork/exec of an argv (no shell), timeout, bounded output. */
 #ifndef EBB_COMMON_RUNNER_H
 #define EBB_COMMON_RUNNER_H
 
@@ -29,17 +29,19 @@ typedef struct ebb_run_opts {
     /* NULL-terminated "NAME=VALUE" entries added to (or replacing in) the
      * caller's environment; may be NULL. */
     const char *const *env;
-    const char *cwd;           /* NULL: the caller's */
-    const char *stdin_path;    /* NULL: /dev/null */
-    int timeout_ms;            /* <= 0: no timeout */
-    int grace_ms;              /* SIGTERM -> SIGKILL delay; <= 0: EBB_RUN_DEFAULT_GRACE_MS */
-    size_t max_output;         /* per stream; 0: EBB_RUN_DEFAULT_MAX_OUTPUT */
-    ebb_run_line_fn on_line;   /* may be NULL */
+    const char *cwd;         /* NULL: the caller's */
+    const char *stdin_path;  /* NULL: /dev/null */
+    int timeout_ms;          /* <= 0: no timeout */
+    int grace_ms;            /* SIGTERM -> SIGKILL delay; <= 0: EBB_RUN_DEFAULT_GRACE_MS */
+    size_t max_output;       /* per stream; 0: EBB_RUN_DEFAULT_MAX_OUTPUT */
+    ebb_run_line_fn on_line; /* may be NULL */
     void *line_ctx;
-    bool lines_stdout;         /* deliver stdout lines to on_line */
-    bool lines_stderr;         /* deliver stderr lines to on_line */
-    /* Child shares the caller's stdin/stdout/stderr instead of capturing
-     * (wrapper programs); stdin_path is then ignored. */
+    bool lines_stdout; /* deliver stdout lines to on_line */
+    bool lines_stderr; /* deliver stderr lines to on_line */
+    /* Child shares the caller's stdin/stdout/stderr and process group
+     * instead of capturing (wrapper programs, so that the terminal's ^C and
+     * job control reach it); stdin_path is then ignored and a timeout
+     * signals the child only. */
     bool inherit_stdio;
 } ebb_run_opts;
 
@@ -51,14 +53,14 @@ typedef struct ebb_run_opts {
  * holds N. Owned by the caller: ebb_run_result_fini().
  */
 typedef struct ebb_run_result {
-    int exit_code;       /* exit status, -1 when killed by a signal */
-    int term_signal;     /* signal that ended the child, 0 when it exited */
-    bool timed_out;      /* the runner killed it after timeout_ms */
+    int exit_code;   /* exit status, -1 when killed by a signal */
+    int term_signal; /* signal that ended the child, 0 when it exited */
+    bool timed_out;  /* the runner killed it after timeout_ms */
     long duration_ms;
-    char *out;           /* stdout ("" when inherited) */
+    char *out; /* stdout ("" when inherited) */
     size_t out_len;
     size_t out_cut;
-    char *err;           /* stderr ("" when inherited) */
+    char *err; /* stderr ("" when inherited) */
     size_t err_len;
     size_t err_cut;
 } ebb_run_result;
@@ -70,8 +72,9 @@ typedef struct ebb_run_result {
  * an unreadable stdin_path / cwd, EBB_E_INVALID for an empty argv. On error
  * res is left zeroed, so ebb_run_result_fini(res) is always safe. On a
  * timeout the child's whole process group gets SIGTERM, then SIGKILL after
- * the grace period. The child always runs in its own process group with
- * every fd above 2 closed and default signal handling; it is always reaped.
+ * the grace period. The child runs in its own process group (except with
+ * inherit_stdio) with every fd above 2 closed and default signal handling;
+ * it is always reaped.
  */
 EBB_MUSTCHECK ebb_code ebb_run(const ebb_run_opts *opts, ebb_run_result *res, ebb_error *err);
 
@@ -81,8 +84,7 @@ EBB_MUSTCHECK ebb_code ebb_run(const ebb_run_opts *opts, ebb_run_result *res, eb
  * signal (the message names the program, the status and the last line of
  * its stderr). res is filled whenever the child ran, also on those errors.
  */
-EBB_MUSTCHECK ebb_code ebb_run_check(const ebb_run_opts *opts, ebb_run_result *res,
-                                     ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_run_check(const ebb_run_opts *opts, ebb_run_result *res, ebb_error *err);
 
 /* Free the captured output; res can be reused or discarded. NULL is fine. */
 void ebb_run_result_fini(ebb_run_result *res);

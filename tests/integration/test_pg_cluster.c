@@ -100,9 +100,9 @@ static void test_cluster_layout(void **state)
                      EBB_OK);
     assert_string_equal(v, "20");
     free(v);
-    assert_int_equal(ebb_pg_query_text(pg, "SELECT current_setting('application_name')", 0,
-                                       NULL, &v, &err),
-                     EBB_OK);
+    assert_int_equal(
+        ebb_pg_query_text(pg, "SELECT current_setting('application_name')", 0, NULL, &v, &err),
+        EBB_OK);
     assert_string_equal(v, "test_pg_cluster");
     free(v);
     ebb_pg_close(pg);
@@ -143,8 +143,7 @@ static void test_params_and_identifiers(void **state)
     ebb_pg *pg = connect_db(ci);
 
     char *v = NULL;
-    assert_int_equal(ebb_pg_query_text(pg, "SELECT current_database()", 0, NULL, &v, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_pg_query_text(pg, "SELECT current_database()", 0, NULL, &v, &err), EBB_OK);
     assert_string_equal(v, "app db");
     free(v);
 
@@ -210,25 +209,22 @@ static void test_server_errors_keep_sqlstate(void **state)
     exec_ok(pg, "CREATE TABLE uniq (id int PRIMARY KEY)");
     exec_ok(pg, "INSERT INTO uniq VALUES (1)");
     const char *one[] = {"1"};
-    assert_int_equal(ebb_pg_exec(pg, "INSERT INTO uniq VALUES ($1)", 1, one, NULL, NULL, NULL,
-                                 &err),
-                     EBB_E_PG);
+    assert_int_equal(
+        ebb_pg_exec(pg, "INSERT INTO uniq VALUES ($1)", 1, one, NULL, NULL, NULL, &err), EBB_E_PG);
     assert_string_equal(err.sqlstate, "23505");
     assert_non_null(strstr(err.msg, "detail: Key (id)=(1) already exists."));
 
     /* A failed transaction: COMMIT reports the rollback instead of "success". */
     assert_int_equal(ebb_pg_begin(pg, &err), EBB_OK);
-    assert_int_equal(ebb_pg_exec(pg, "INSERT INTO uniq VALUES ($1)", 1, one, NULL, NULL, NULL,
-                                 &err),
-                     EBB_E_PG);
+    assert_int_equal(
+        ebb_pg_exec(pg, "INSERT INTO uniq VALUES ($1)", 1, one, NULL, NULL, NULL, &err), EBB_E_PG);
     assert_int_equal(ebb_pg_commit(pg, &err), EBB_E_PG);
     assert_string_equal(err.sqlstate, "25P02");
     assert_int_equal(ebb_pg_begin(pg, &err), EBB_OK);
     exec_ok(pg, "INSERT INTO uniq VALUES (2)");
     assert_int_equal(ebb_pg_rollback(pg, &err), EBB_OK);
     char *v = NULL;
-    assert_int_equal(ebb_pg_query_text(pg, "SELECT count(*) FROM uniq", 0, NULL, &v, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_pg_query_text(pg, "SELECT count(*) FROM uniq", 0, NULL, &v, &err), EBB_OK);
     assert_string_equal(v, "1");
     free(v);
     assert_int_equal(ebb_pg_begin(pg, &err), EBB_OK);
@@ -279,8 +275,7 @@ static void test_exec_script(void **state)
     /* COPY FROM STDIN has no data here: an error, and the connection stays usable. */
     assert_int_equal(ebb_pg_exec_script(pg, "COPY s1 FROM STDIN;", &err), EBB_E_PG);
     assert_int_equal(ebb_pg_exec_script(pg, "COPY s1 TO STDOUT; SELECT 1;", &err), EBB_OK);
-    assert_int_equal(ebb_pg_query_text(pg, "SELECT count(*) FROM s1", 0, NULL, &v, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_pg_query_text(pg, "SELECT count(*) FROM s1", 0, NULL, &v, &err), EBB_OK);
     assert_string_equal(v, "2");
     free(v);
     ebb_pg_close(pg);
@@ -314,9 +309,8 @@ static void test_conninfo_masking(void **state)
     (void)state;
     ebb_error err;
     char *m = NULL;
-    assert_int_equal(ebb_pg_conninfo_mask("host=db1 user=app password='s3 cret' dbname=x", &m,
-                                          &err),
-                     EBB_OK);
+    assert_int_equal(
+        ebb_pg_conninfo_mask("host=db1 user=app password='s3 cret' dbname=x", &m, &err), EBB_OK);
     assert_null(strstr(m, "s3"));
     assert_non_null(strstr(m, "password=***"));
     assert_non_null(strstr(m, "host=db1"));

@@ -130,8 +130,7 @@ int main(int argc, char **argv)
         snprintf(envbuf[ne++], sizeof envbuf[0], "EBB_TEST_PG_CONNINFO_%d=%s", k + 1,
                  clusters[k].conninfo);
         snprintf(envbuf[ne++], sizeof envbuf[0], "EBB_TEST_PG_DIR_%d=%s", k + 1, clusters[k].dir);
-        snprintf(envbuf[ne++], sizeof envbuf[0], "EBB_TEST_PG_PORT_%d=%d", k + 1,
-                 clusters[k].port);
+        snprintf(envbuf[ne++], sizeof envbuf[0], "EBB_TEST_PG_PORT_%d=%d", k + 1, clusters[k].port);
     }
     snprintf(envbuf[ne++], sizeof envbuf[0], "EBB_TEST_PG_COUNT=%d", count);
     for (size_t k = 0; k < ne; k++)

@@ -154,8 +154,8 @@ static ebb_code pg_ctl_start(const ebb_test_pg *pg, ebb_error *err)
              "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_prepared_transactions=20 "
              "-c fsync=off -c max_connections=100",
              pg->port, pg->socket_dir);
-    const char *args[] = {"pg_ctl", "-w", "-t", "60", "-D", pg->data_dir, "-l", pg->log_path,
-                          "-o", opts, "start", NULL};
+    const char *args[] = {"pg_ctl", "-w",         "-t", "60", "-D",    pg->data_dir,
+                          "-l",     pg->log_path, "-o", opts, "start", NULL};
     ebb_run_result res;
     ebb_code rc = run_tool(pg, args, &res, err);
     ebb_run_result_fini(&res);
@@ -164,8 +164,7 @@ static ebb_code pg_ctl_start(const ebb_test_pg *pg, ebb_error *err)
 
 static ebb_code pg_ctl_stop(const ebb_test_pg *pg, const char *mode, ebb_error *err)
 {
-    const char *args[] = {"pg_ctl", "-w", "-t", "60", "-D", pg->data_dir, "-m", mode, "stop",
-                          NULL};
+    const char *args[] = {"pg_ctl", "-w", "-t", "60", "-D", pg->data_dir, "-m", mode, "stop", NULL};
     ebb_run_result res;
     ebb_code rc = run_tool(pg, args, &res, err);
     ebb_run_result_fini(&res);
@@ -243,8 +242,8 @@ void ebb_test_pg_conninfo(const ebb_test_pg *pg, const char *dbname, char *out, 
     char q[512];
     if (!ebb_pg_conninfo_quote(dbname, q, sizeof q))
         snprintf(q, sizeof q, "postgres");
-    snprintf(out, n, "host=%s port=%d user=%s dbname=%s", pg->socket_dir, pg->port,
-             pg->superuser, q);
+    snprintf(out, n, "host=%s port=%d user=%s dbname=%s", pg->socket_dir, pg->port, pg->superuser,
+             q);
 }
 
 static ebb_code prepare_dirs(ebb_test_pg *pg, ebb_error *err)
@@ -282,8 +281,8 @@ ebb_code ebb_test_pg_start(ebb_test_pg *pg, ebb_error *err)
     if (rc != EBB_OK)
         goto fail;
 
-    const char *initdb[] = {"initdb", "-D", pg->data_dir, "-A", "trust", "-U", "postgres",
-                            "--no-sync", "-E", "UTF8", "--locale=C", NULL};
+    const char *initdb[] = {"initdb",   "-D",        pg->data_dir, "-A",   "trust",      "-U",
+                            "postgres", "--no-sync", "-E",         "UTF8", "--locale=C", NULL};
     ebb_run_result res;
     rc = run_tool(pg, initdb, &res, err);
     ebb_run_result_fini(&res);
@@ -418,8 +417,8 @@ ebb_code ebb_test_pg_kill(ebb_test_pg *pg, ebb_error *err)
         sleep_ms(50);
     }
     return ebb_error_set(err, EBB_E_TIMEOUT,
-                         "postmaster %ld of %s or its backends still alive 15 s after SIGKILL",
-                         pid, pg->data_dir);
+                         "postmaster %ld of %s or its backends still alive 15 s after SIGKILL", pid,
+                         pg->data_dir);
 }
 
 ebb_code ebb_test_pg_restart(ebb_test_pg *pg, ebb_error *err)
