@@ -363,7 +363,7 @@ static ebb_code run_locked(run *r, const ebb_target *target, ebb_error *err)
         free(after_copy);
         return rc;
     }
-    if (o->prepare)
+    if (o->prepare && r->path.count > 0) /* nothing to run: nothing prepared, gid stays "" */
         ebb_migrate_gid(o->run.run_id, o->db_name, r->res->gid);
 
     if (r->path.count > 0 && r->path.direction == EBB_DIR_UP && from_base) {

@@ -60,7 +60,7 @@ typedef struct ebb_migrate_result {
     char sqlstate[6];       /* of the failure; "" otherwise */
     char fingerprint[EBB_FINGERPRINT_HEX]; /* live, at the end ("" if not read) */
     ebb_fp_diff mismatch;   /* after a down: objects differing from the recorded fingerprint */
-    char gid[EBB_GID_MAX];  /* prepared transaction id with opts.prepare */
+    char gid[EBB_GID_MAX];  /* prepared transaction id with opts.prepare ("" when the path was empty) */
     char **checksum_overrides; /* with ignore_checksums: one line per mismatch ignored (owned) */
     size_t n_overrides;
 } ebb_migrate_result;
@@ -79,7 +79,9 @@ void ebb_migrate_result_fini(ebb_migrate_result *res);
  *
  * Each step's script and its registry change (applied row, fingerprint
  * after an up step, deploy/revert event) run in one transaction; a
- * no-transaction step runs alone and is recorded after it succeeded. A
+ * no-transaction step (one statement, see migrate_exec.h) runs alone and is
+ * recorded after it succeeded; should the connection die between the two,
+ * the step is done but unrecorded and shows as drift. A
  * failing step is rolled back, then a `fail` event (SQLSTATE, line) is
  * written in its own transaction; the result is the step's error (EBB_E_PG
  * with sqlstate) with result->failed_*. With single_transaction the whole
@@ -90,7 +92,7 @@ void ebb_migrate_result_fini(ebb_migrate_result *res);
  * the new current revision (or the baseline): otherwise EBB_E_VERIFY naming
  * the objects (result->mismatch). The lock is released before returning
  * unless opts->lock_held. result is filled as far as the run got, also on
- * failure (initialise it with ebb_migrate_run; always ebb_migrate_result_fini).
+ * failure (ebb_migrate_run zeroes it first; always call ebb_migrate_result_fini).
  */
 EBB_MUSTCHECK ebb_code ebb_migrate_run(ebb_pg *pg, const ebb_graph *graph,
                                        const ebb_target *target, const ebb_migrate_opts *opts,
