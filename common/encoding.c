@@ -47,9 +47,8 @@ ebb_code ebb_base64_encode(const uint8_t *bin, size_t bin_len, char *out, size_t
                            ebb_error *err)
 {
     if (out_size < ebb_base64_size(bin_len))
-        return ebb_error_set(err, EBB_E_INVALID,
-                             "base64: %zu bytes need a buffer of %zu, got %zu", bin_len,
-                             ebb_base64_size(bin_len), out_size);
+        return ebb_error_set(err, EBB_E_INVALID, "base64: %zu bytes need a buffer of %zu, got %zu",
+                             bin_len, ebb_base64_size(bin_len), out_size);
     sodium_bin2base64(out, out_size, bin, bin_len, sodium_base64_VARIANT_ORIGINAL);
     return EBB_OK;
 }

@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static ebb_code write_all(int fd, const char *name, const uint8_t *data, size_t len,
-                          ebb_error *err)
+static ebb_code write_all(int fd, const char *name, const uint8_t *data, size_t len, ebb_error *err)
 {
     while (len > 0) {
         ssize_t n = write(fd, data, len);
@@ -74,8 +73,8 @@ ebb_code ebb_file_write_atomic(const char *path, const void *data, size_t len, m
     return fsync_parent(path, err);
 }
 
-ebb_code ebb_file_read_fd(int fd, const char *name, size_t max_len, uint8_t **out,
-                          size_t *out_len, ebb_error *err)
+ebb_code ebb_file_read_fd(int fd, const char *name, size_t max_len, uint8_t **out, size_t *out_len,
+                          ebb_error *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
@@ -132,8 +131,8 @@ ebb_code ebb_file_read_all(const char *path, size_t max_len, uint8_t **out, size
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return ebb_error_errno(err, errno == ENOENT ? EBB_E_NOT_FOUND : EBB_E_IO, errno,
-                               "open %s", path);
+        return ebb_error_errno(err, errno == ENOENT ? EBB_E_NOT_FOUND : EBB_E_IO, errno, "open %s",
+                               path);
     ebb_code rc = ebb_file_read_fd(fd, path, max_len, out, out_len, err);
     close(fd);
     return rc;

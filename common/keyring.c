@@ -80,8 +80,7 @@ ebb_code ebb_keyring_add(ebb_keyring *ring, const ebb_public_key *pk, const char
     struct entry *e = find(ring, &id);
     if (e != NULL && memcmp(e->pk.bytes, pk->bytes, sizeof pk->bytes) != 0) {
         rc = ebb_error_set(err, EBB_E_CONFLICT,
-                           "another key with id %s (%s) is already in the keyring", hex,
-                           e->label);
+                           "another key with id %s (%s) is already in the keyring", hex, e->label);
     } else if (e != NULL && e->revoked) {
         rc = ebb_error_set(err, EBB_E_CONFLICT, "key %s (%s) is revoked; it cannot be re-added",
                            hex, e->label);
@@ -115,8 +114,8 @@ ebb_code ebb_keyring_revoke(ebb_keyring *ring, const ebb_key_id *id, ebb_error *
     return EBB_OK;
 }
 
-ebb_key_status ebb_keyring_lookup(ebb_keyring *ring, const ebb_key_id *id,
-                                  ebb_public_key *pk_out, char *label_out, size_t label_size)
+ebb_key_status ebb_keyring_lookup(ebb_keyring *ring, const ebb_key_id *id, ebb_public_key *pk_out,
+                                  char *label_out, size_t label_size)
 {
     ebb_key_status status = EBB_KEY_UNKNOWN;
     pthread_rwlock_rdlock(&ring->lock);

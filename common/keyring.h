@@ -32,16 +32,15 @@ EBB_MUSTCHECK ebb_code ebb_keyring_add(ebb_keyring *ring, const ebb_public_key *
                                        const char *label, ebb_error *err);
 
 /* Revoke a key by id; EBB_E_NOT_FOUND when the id was never added. */
-EBB_MUSTCHECK ebb_code ebb_keyring_revoke(ebb_keyring *ring, const ebb_key_id *id,
-                                          ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_keyring_revoke(ebb_keyring *ring, const ebb_key_id *id, ebb_error *err);
 
 /*
  * Status of id. When not unknown and pk_out is non-NULL, the public key is
  * copied there; when label_out is non-NULL the label is copied (truncated,
  * NUL-terminated) into the caller's label_size bytes.
  */
-ebb_key_status ebb_keyring_lookup(ebb_keyring *ring, const ebb_key_id *id,
-                                  ebb_public_key *pk_out, char *label_out, size_t label_size);
+ebb_key_status ebb_keyring_lookup(ebb_keyring *ring, const ebb_key_id *id, ebb_public_key *pk_out,
+                                  char *label_out, size_t label_size);
 
 /* Number of keys (active and revoked). */
 size_t ebb_keyring_count(ebb_keyring *ring);

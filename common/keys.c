@@ -56,8 +56,7 @@ ebb_code ebb_key_id_parse(const char *hex, ebb_key_id *out, ebb_error *err)
     size_t len = 0;
     if (strlen(hex) != EBB_KEY_ID_LEN * 2 ||
         ebb_hex_decode(hex, id.bytes, sizeof id.bytes, &len, NULL) != EBB_OK)
-        return ebb_error_set(err, EBB_E_INVALID, "not a key id (16 hex characters): '%.40s'",
-                             hex);
+        return ebb_error_set(err, EBB_E_INVALID, "not a key id (16 hex characters): '%.40s'", hex);
     *out = id;
     return EBB_OK;
 }
@@ -74,8 +73,7 @@ void ebb_public_key_base64(const ebb_public_key *pk, char out[EBB_PUBLIC_KEY_B64
 }
 
 /* Build a key from a seed (the seed buffer is the caller's to wipe). */
-static ebb_code key_from_seed(const uint8_t seed[SEED_LEN], ebb_secret_key **out,
-                              ebb_error *err)
+static ebb_code key_from_seed(const uint8_t seed[SEED_LEN], ebb_secret_key **out, ebb_error *err)
 {
     ebb_code rc = ebb_crypto_init(err);
     if (rc != EBB_OK)
@@ -223,7 +221,7 @@ ebb_code ebb_secret_key_save(const ebb_secret_key *key, const char *path, bool f
     if (snprintf(pub_path, sizeof pub_path, "%s.pub", path) >= (int)sizeof pub_path)
         return ebb_error_set(err, EBB_E_INVALID, "key path too long: %.100s...", path);
     if (!force) {
-        const char *existing = ebb_file_exists(path) ? path
+        const char *existing = ebb_file_exists(path)       ? path
                                : ebb_file_exists(pub_path) ? pub_path
                                                            : NULL;
         if (existing != NULL)

@@ -56,16 +56,15 @@ void ebb_secret_key_free(ebb_secret_key *key);
  * and the fix), EBB_E_KEY_FORMAT when it is not an ebb secret key file,
  * EBB_E_NOT_FOUND / EBB_E_IO when it cannot be read. *out owned by the caller.
  */
-EBB_MUSTCHECK ebb_code ebb_secret_key_load(const char *path, ebb_secret_key **out,
-                                           ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_secret_key_load(const char *path, ebb_secret_key **out, ebb_error *err);
 
 /*
  * Write the secret key to path (mode 0600) and its public key to
  * "path.pub" (mode 0644), each atomically. Without force, refuses with
  * EBB_E_CONFLICT when either file exists.
  */
-EBB_MUSTCHECK ebb_code ebb_secret_key_save(const ebb_secret_key *key, const char *path,
-                                           bool force, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_secret_key_save(const ebb_secret_key *key, const char *path, bool force,
+                                           ebb_error *err);
 
 /* The public half and the id (borrowed, valid while key lives). */
 const ebb_public_key *ebb_secret_key_public(const ebb_secret_key *key);
@@ -77,8 +76,8 @@ EBB_MUSTCHECK ebb_code ebb_secret_key_sign(const ebb_secret_key *key, const uint
                                            ebb_error *err);
 
 /* True only when sig is a valid signature of msg by pk. */
-EBB_MUSTCHECK bool ebb_public_key_verify(const ebb_public_key *pk, const uint8_t *msg,
-                                         size_t len, const uint8_t sig[EBB_SIGNATURE_LEN]);
+EBB_MUSTCHECK bool ebb_public_key_verify(const ebb_public_key *pk, const uint8_t *msg, size_t len,
+                                         const uint8_t sig[EBB_SIGNATURE_LEN]);
 
 /* The key id of a public key. */
 void ebb_key_id_of(const ebb_public_key *pk, ebb_key_id *out);
@@ -99,11 +98,9 @@ void ebb_public_key_base64(const ebb_public_key *pk, char out[EBB_PUBLIC_KEY_B64
  * ("ebb-public-key-v1 <base64>", trailing newline allowed).
  * EBB_E_KEY_FORMAT when it is neither.
  */
-EBB_MUSTCHECK ebb_code ebb_public_key_parse(const char *text, ebb_public_key *out,
-                                            ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_public_key_parse(const char *text, ebb_public_key *out, ebb_error *err);
 
 /* Load a public key file (PATH.pub). EBB_E_KEY_FORMAT names the file. */
-EBB_MUSTCHECK ebb_code ebb_public_key_load(const char *path, ebb_public_key *out,
-                                           ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_public_key_load(const char *path, ebb_public_key *out, ebb_error *err);
 
 #endif

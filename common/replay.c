@@ -29,8 +29,8 @@ struct mark {
 
 struct ebb_replay {
     pthread_mutex_t mutex;
-    char *path;   /* NULL: memory only */
-    int lock_fd;  /* flock'd PATH.lock, -1 without a path */
+    char *path;         /* NULL: memory only */
+    int lock_fd;        /* flock'd PATH.lock, -1 without a path */
     struct mark *marks; /* sorted by id for binary search */
     size_t count, cap;
 };
@@ -156,8 +156,7 @@ static ebb_code take_lock(ebb_replay *rp, ebb_error *err)
 {
     char lock_path[PATH_MAX];
     if (snprintf(lock_path, sizeof lock_path, "%s.lock", rp->path) >= (int)sizeof lock_path)
-        return ebb_error_set(err, EBB_E_INVALID, "replay store path too long: %.100s...",
-                             rp->path);
+        return ebb_error_set(err, EBB_E_INVALID, "replay store path too long: %.100s...", rp->path);
     rp->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (rp->lock_fd < 0)
         return ebb_error_errno(err, EBB_E_IO, errno, "open %s", lock_path);
@@ -225,8 +224,7 @@ void ebb_replay_close(ebb_replay *rp)
     free(rp);
 }
 
-ebb_code ebb_replay_advance(ebb_replay *rp, const ebb_key_id *signer, uint64_t seq,
-                            ebb_error *err)
+ebb_code ebb_replay_advance(ebb_replay *rp, const ebb_key_id *signer, uint64_t seq, ebb_error *err)
 {
     ebb_code rc = EBB_OK;
     pthread_mutex_lock(&rp->mutex);

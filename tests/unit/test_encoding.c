@@ -65,12 +65,10 @@ static void test_base64_rejects(void **state)
     assert_int_equal(ebb_base64_encode((const uint8_t *)"hello", 5, small, sizeof small, NULL),
                      EBB_E_INVALID);
     assert_int_equal(ebb_base64_decode("aGVsbG8", out, sizeof out, &len, NULL), EBB_E_INVALID);
-    assert_int_equal(ebb_base64_decode("aGVs bG8=", out, sizeof out, &len, NULL),
-                     EBB_E_INVALID);
+    assert_int_equal(ebb_base64_decode("aGVs bG8=", out, sizeof out, &len, NULL), EBB_E_INVALID);
     assert_int_equal(ebb_base64_decode("aGVsbG8=", out, sizeof out, &len, NULL),
                      EBB_E_INVALID); /* 5 bytes do not fit in 4 */
-    assert_int_equal(ebb_base64_decode("aGVs!G8=", out, sizeof out, &len, NULL),
-                     EBB_E_INVALID);
+    assert_int_equal(ebb_base64_decode("aGVs!G8=", out, sizeof out, &len, NULL), EBB_E_INVALID);
     assert_int_equal(len, 55);
 }
 

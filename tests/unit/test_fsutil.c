@@ -130,10 +130,8 @@ static void test_empty_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_write_then_read),
-        cmocka_unit_test(test_mode_ignores_umask),
-        cmocka_unit_test(test_stale_tmp_replaced),
-        cmocka_unit_test(test_read_limits_and_errors),
+        cmocka_unit_test(test_write_then_read),    cmocka_unit_test(test_mode_ignores_umask),
+        cmocka_unit_test(test_stale_tmp_replaced), cmocka_unit_test(test_read_limits_and_errors),
         cmocka_unit_test(test_empty_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -295,8 +295,7 @@ static void test_keyring(void **state)
 
     assert_int_equal(ebb_keyring_revoke(ring, id7, NULL), EBB_OK);
     assert_int_equal(ebb_keyring_lookup_fn(ring, id7, &pk), EBB_KEY_REVOKED);
-    assert_int_equal(ebb_keyring_lookup_fn(ring, ebb_secret_key_id(keys[8]), NULL),
-                     EBB_KEY_ACTIVE);
+    assert_int_equal(ebb_keyring_lookup_fn(ring, ebb_secret_key_id(keys[8]), NULL), EBB_KEY_ACTIVE);
     ebb_error err;
     assert_int_equal(ebb_keyring_add(ring, ebb_secret_key_public(keys[7]), "again", &err),
                      EBB_E_CONFLICT);
@@ -307,8 +306,7 @@ static void test_keyring(void **state)
     assert_int_equal(ebb_secret_key_generate(&stranger, NULL), EBB_OK);
     assert_int_equal(ebb_keyring_lookup_fn(ring, ebb_secret_key_id(stranger), &pk),
                      EBB_KEY_UNKNOWN);
-    assert_int_equal(ebb_keyring_revoke(ring, ebb_secret_key_id(stranger), &err),
-                     EBB_E_NOT_FOUND);
+    assert_int_equal(ebb_keyring_revoke(ring, ebb_secret_key_id(stranger), &err), EBB_E_NOT_FOUND);
     ebb_secret_key_free(stranger);
     for (int i = 0; i < 20; i++)
         ebb_secret_key_free(keys[i]);
