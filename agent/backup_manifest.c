@@ -123,7 +123,7 @@ static ebb_code take_int(json_t *obj, const char *key, const char *name, json_in
 static ebb_code parse_obj(json_t *obj, const char *name, ebb_backup_manifest *m, ebb_error *err)
 {
     ebb_code rc;
-    json_int_t iv;
+    json_int_t iv = 0;
     if ((rc = take_int(obj, "manifest_version", name, &iv, err)) != EBB_OK)
         return rc;
     if (iv != EBB_BACKUP_MANIFEST_VERSION)
