@@ -23,6 +23,8 @@ enum {
 };
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
+/* Addressing: accepted by every command so one set of arguments names a database everywhere. */
+#define O_ADDR (O_DSN | O_SOURCE | O_KIND | O_BACKUP_DIR)
 #define O_TIMEOUTS (O_LOCK_TIMEOUT | O_STMT_TIMEOUT)
 #define O_BACKUP (O_BACKUP_DIR | O_FORMAT | O_COMPRESS | O_JOBS | O_KEEP | O_PG_BIN)
 
@@ -109,7 +111,10 @@ static void usage_all(FILE *out)
     for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
         fprintf(out, "  %-12s %.*s\n", COMMANDS[i].name,
                 (int)strcspn(COMMANDS[i].help, "\n"), COMMANDS[i].help);
-    fprintf(out, "\n'ebb-agent db COMMAND --help' shows a command's options.\n%s", EXIT_HELP);
+    fprintf(out, "\nEvery command takes the same addressing options (--dsn, --source, --kind,\n"
+                 "--backup-dir) and ignores those it does not need.\n"
+                 "'ebb-agent db COMMAND --help' shows a command's options.\n%s",
+            EXIT_HELP);
 }
 
 static void usage_command(const command *cmd, FILE *out)
@@ -221,9 +226,14 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
             if (bits[i].ch == ch)
                 bit = bits[i].bit;
-        if (bit != 0 && !(cmd->opts & bit))
-            return usage_error(cmd->name, "option '%s' does not apply to this command",
-                               argv[optind - 1]);
+        if (bit != 0 && !(cmd->opts & bit) && !(bit & O_ADDR)) {
+            /* Name the option, not its value (argv[optind - 1] may be the value). */
+            const char *name = "?";
+            for (const struct option *o = longopts; o->name != NULL; o++)
+                if (o->val == ch)
+                    name = o->name;
+            return usage_error(cmd->name, "option '--%s' does not apply to this command", name);
+        }
         given |= bit;
         long v = 0;
         ebb_error err;
