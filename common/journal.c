@@ -106,8 +106,8 @@ ebb_code ebb_journal_open(const char *path, const ebb_journal_options *opts, ebb
     }
 
     uint64_t end = 0;
-    rc = jr_read_chain(fd, path, (uint64_t)st.st_size, opts->trust_key, UINT64_MAX, NULL, NULL,
-                       rep, &end, err);
+    rc = jr_read_chain(fd, path, (uint64_t)st.st_size, opts->trust_key, UINT64_MAX, NULL, NULL, rep,
+                       &end, err);
     if (rc != EBB_OK)
         goto fail;
     ebb_journal_recovery rec;
@@ -116,8 +116,7 @@ ebb_code ebb_journal_open(const char *path, const ebb_journal_options *opts, ebb
         /* The torn record was never acknowledged to anyone: cut it off, durably. */
         if (ftruncate(fd, (off_t)end) != 0 || fsync(fd) != 0) {
             rc = ebb_error_errno(err, EBB_E_IO, errno,
-                                 "journal %s: cutting the torn last line (line %" PRIu64
-                                 ") failed",
+                                 "journal %s: cutting the torn last line (line %" PRIu64 ") failed",
                                  path, rep->bad_line);
             goto fail;
         }
@@ -281,9 +280,9 @@ static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
     return 0;
 }
 
-ebb_code ebb_journal_append(ebb_journal *j, int64_t ts_ms, const char *type,
-                            const json_t *payload, uint64_t *seq_out,
-                            uint8_t hash_out[EBB_JOURNAL_HASH_LEN], ebb_error *err)
+ebb_code ebb_journal_append(ebb_journal *j, int64_t ts_ms, const char *type, const json_t *payload,
+                            uint64_t *seq_out, uint8_t hash_out[EBB_JOURNAL_HASH_LEN],
+                            ebb_error *err)
 {
     if (!jr_type_valid(type))
         return ebb_error_set(err, EBB_E_INVALID,
@@ -294,8 +293,8 @@ ebb_code ebb_journal_append(ebb_journal *j, int64_t ts_ms, const char *type,
                              j->path, type, (long long)ts_ms);
     if (!json_is_object(payload))
         return ebb_error_set(err, EBB_E_INVALID,
-                             "journal %s: payload of a '%s' record must be a JSON object",
-                             j->path, type);
+                             "journal %s: payload of a '%s' record must be a JSON object", j->path,
+                             type);
     if (jr_has_real(payload))
         return ebb_error_set(err, EBB_E_INVALID,
                              "journal %s: payload of a '%s' record holds a real number; use "
@@ -343,8 +342,8 @@ out:
     return rc;
 }
 
-ebb_code ebb_journal_foreach(ebb_journal *j, uint64_t from_seq, ebb_journal_record_fn fn,
-                             void *ctx, ebb_error *err)
+ebb_code ebb_journal_foreach(ebb_journal *j, uint64_t from_seq, ebb_journal_record_fn fn, void *ctx,
+                             ebb_error *err)
 {
     pthread_mutex_lock(&j->mu);
     uint64_t limit = j->size;

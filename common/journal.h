@@ -77,9 +77,9 @@ typedef struct ebb_journal_record {
     uint8_t prev[EBB_JOURNAL_HASH_LEN];
     uint8_t hash[EBB_JOURNAL_HASH_LEN];
     bool is_signed;
-    ebb_key_id signer;                 /* meaningful when is_signed */
-    uint8_t sig[EBB_SIGNATURE_LEN];    /* meaningful when is_signed */
-    uint64_t line;                     /* 1-based line number in the file */
+    ebb_key_id signer;              /* meaningful when is_signed */
+    uint8_t sig[EBB_SIGNATURE_LEN]; /* meaningful when is_signed */
+    uint64_t line;                  /* 1-based line number in the file */
 } ebb_journal_record;
 
 /*
@@ -110,16 +110,16 @@ const char *ebb_journal_fault_name(ebb_journal_fault fault);
 
 /* The result of reading a whole journal (filled by scan, verify and open). */
 typedef struct ebb_journal_report {
-    uint64_t records;          /* records that verified, before the first fault */
-    uint64_t last_seq;         /* sequence number of the last good record, 0 if none */
+    uint64_t records;  /* records that verified, before the first fault */
+    uint64_t last_seq; /* sequence number of the last good record, 0 if none */
     uint8_t last_hash[EBB_JOURNAL_HASH_LEN]; /* its hash; zeros if none */
-    bool signatures_checked;   /* a trusted key was given, every good record carried its signature */
-    ebb_journal_fault fault;   /* FAULT_NONE when everything verified */
-    uint64_t bad_line;         /* 1-based line of the first bad record (0 without fault) */
-    uint64_t bad_seq;          /* its sequence number when readable, else 0 */
-    uint64_t bad_offset;       /* its byte offset in the file */
-    uint64_t torn_bytes;       /* FAULT_TORN_TAIL: bytes from bad_offset to the end */
-    char why[256];             /* human sentence, e.g. "hash mismatch: recorded 3fa1..., computed 9b02..." */
+    bool signatures_checked; /* a trusted key was given, every good record carried its signature */
+    ebb_journal_fault fault; /* FAULT_NONE when everything verified */
+    uint64_t bad_line;       /* 1-based line of the first bad record (0 without fault) */
+    uint64_t bad_seq;        /* its sequence number when readable, else 0 */
+    uint64_t bad_offset;     /* its byte offset in the file */
+    uint64_t torn_bytes;     /* FAULT_TORN_TAIL: bytes from bad_offset to the end */
+    char why[256]; /* human sentence, e.g. "hash mismatch: recorded 3fa1..., computed 9b02..." */
 } ebb_journal_report;
 
 /* A known (seq, hash) pair that must still be in the journal (detects cut-off tails). */
@@ -152,10 +152,10 @@ typedef struct ebb_journal_options {
 
 /* What opening for writing had to repair. */
 typedef struct ebb_journal_recovery {
-    bool truncated;     /* a torn last line was cut away */
-    uint64_t line;      /* its line number */
-    uint64_t offset;    /* where the file now ends */
-    uint64_t bytes;     /* how many bytes were removed */
+    bool truncated;  /* a torn last line was cut away */
+    uint64_t line;   /* its line number */
+    uint64_t offset; /* where the file now ends */
+    uint64_t bytes;  /* how many bytes were removed */
 } ebb_journal_recovery;
 
 /*

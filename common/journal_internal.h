@@ -1,4 +1,4 @@
-/* Internals shared by the journal's writer (journal.c) and reader (journal_read.c); not for other modules. */
+/* Internals shared by the journal writer (journal.c) and reader (journal_read.c) only. */
 #ifndef EBB_COMMON_JOURNAL_INTERNAL_H
 #define EBB_COMMON_JOURNAL_INTERNAL_H
 

@@ -83,9 +83,9 @@ void jr_fault(ebb_journal_report *rep, ebb_journal_fault fault, uint64_t line, u
 ebb_code jr_fault_error(const char *path, const ebb_journal_report *rep, ebb_error *err)
 {
     if (rep->bad_seq != 0)
-        return ebb_error_set(err, EBB_E_VERIFY, "journal %s: line %" PRIu64 " (seq %" PRIu64
-                             "): %s: %s", path, rep->bad_line, rep->bad_seq,
-                             ebb_journal_fault_name(rep->fault), rep->why);
+        return ebb_error_set(
+            err, EBB_E_VERIFY, "journal %s: line %" PRIu64 " (seq %" PRIu64 "): %s: %s", path,
+            rep->bad_line, rep->bad_seq, ebb_journal_fault_name(rep->fault), rep->why);
     return ebb_error_set(err, EBB_E_VERIFY, "journal %s: line %" PRIu64 ": %s: %s", path,
                          rep->bad_line, ebb_journal_fault_name(rep->fault), rep->why);
 }
@@ -144,8 +144,7 @@ bool jr_type_valid(const char *type)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = type[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -266,8 +265,8 @@ static bool hex_field(json_t *obj, const char *key, uint8_t *out, size_t len)
     json_t *v = json_object_get(obj, key);
     const char *s = json_string_value(v);
     size_t n = 0;
-    return s != NULL && strlen(s) == len * 2 &&
-           ebb_hex_decode(s, out, len, &n, NULL) == EBB_OK && n == len;
+    return s != NULL && strlen(s) == len * 2 && ebb_hex_decode(s, out, len, &n, NULL) == EBB_OK &&
+           n == len;
 }
 
 static const char *const known_fields[] = {"v",    "seq",  "ts",  "type", "payload",
@@ -296,9 +295,8 @@ static bool decode_fields(json_t *obj, const jr_line *ln, ebb_journal_record *re
         }
     }
     json_t *seq = json_object_get(obj, "seq");
-    uint64_t seqv = json_is_integer(seq) && json_integer_value(seq) > 0
-                        ? (uint64_t)json_integer_value(seq)
-                        : 0;
+    uint64_t seqv =
+        json_is_integer(seq) && json_integer_value(seq) > 0 ? (uint64_t)json_integer_value(seq) : 0;
     const char *what = NULL;
     json_t *ver = json_object_get(obj, "v");
     json_t *ts = json_object_get(obj, "ts");
@@ -323,8 +321,9 @@ static bool decode_fields(json_t *obj, const jr_line *ln, ebb_journal_record *re
         what = "'hash' is missing or not 64 hex characters";
     else if ((key == NULL) != (sig == NULL))
         what = "'key' and 'sig' must both be present or both absent";
-    else if (key != NULL && (!json_is_string(key) ||
-                             ebb_key_id_parse(json_string_value(key), &rec->signer, NULL) != EBB_OK))
+    else if (key != NULL &&
+             (!json_is_string(key) ||
+              ebb_key_id_parse(json_string_value(key), &rec->signer, NULL) != EBB_OK))
         what = "'key' is not a 16-hex-character key id";
     else if (sig != NULL) {
         size_t n = 0;
@@ -493,8 +492,8 @@ ebb_code jr_read_chain(int fd, const char *path, uint64_t limit, const ebb_publi
         json_t *obj = NULL;
         jr_check chk = jr_check_line(&c, &ln, &rec, &obj, rep);
         if (chk == JR_OOM) {
-            rc = ebb_error_set(err, EBB_E_NOMEM, "journal %s: out of memory at line %" PRIu64,
-                               path, ln.number);
+            rc = ebb_error_set(err, EBB_E_NOMEM, "journal %s: out of memory at line %" PRIu64, path,
+                               ln.number);
             break;
         }
         /*
@@ -620,10 +619,10 @@ json_t *ebb_journal_report_json(const ebb_journal_report *rep)
 {
     char last[EBB_JOURNAL_HASH_HEX_SIZE];
     ebb_journal_hash_hex(rep->last_hash, last);
-    json_t *o = json_pack("{s:b,s:I,s:I,s:s,s:b}", "ok", rep->fault == EBB_JOURNAL_FAULT_NONE,
-                          "records", (json_int_t)rep->records, "last_seq",
-                          (json_int_t)rep->last_seq, "last_hash", last, "signatures_checked",
-                          rep->signatures_checked);
+    json_t *o =
+        json_pack("{s:b,s:I,s:I,s:s,s:b}", "ok", rep->fault == EBB_JOURNAL_FAULT_NONE, "records",
+                  (json_int_t)rep->records, "last_seq", (json_int_t)rep->last_seq, "last_hash",
+                  last, "signatures_checked", rep->signatures_checked);
     if (o == NULL || rep->fault == EBB_JOURNAL_FAULT_NONE)
         return o;
     json_t *bad = json_pack("{s:s,s:I,s:I,s:I,s:s}", "fault", ebb_journal_fault_name(rep->fault),

@@ -70,14 +70,14 @@ static void b_str(builder *b, const char *key, const char *v, bool required)
         return;
     if (v == NULL || (required && v[0] == '\0')) {
         if (required)
-            b->rc = ebb_error_set(b->err, EBB_E_INVALID, "%s record: '%s' is required", b->what,
-                                  key);
+            b->rc =
+                ebb_error_set(b->err, EBB_E_INVALID, "%s record: '%s' is required", b->what, key);
         return;
     }
     json_t *s = json_string(v);
     if (s == NULL && v != NULL) {
-        b->rc = ebb_error_set(b->err, EBB_E_INVALID, "%s record: '%s' is not valid UTF-8",
-                              b->what, key);
+        b->rc = ebb_error_set(b->err, EBB_E_INVALID, "%s record: '%s' is not valid UTF-8", b->what,
+                              key);
         return;
     }
     b_set(b, key, s);
@@ -215,8 +215,7 @@ ebb_code ebb_audit_control_json(const ebb_audit_control *r, json_t **out, ebb_er
     return b_done(&b, out);
 }
 
-ebb_code ebb_audit_compensation_json(const ebb_audit_compensation *r, json_t **out,
-                                     ebb_error *err)
+ebb_code ebb_audit_compensation_json(const ebb_audit_compensation *r, json_t **out, ebb_error *err)
 {
     builder b;
     b_init(&b, EBB_AUDIT_COMPENSATION, err);
@@ -270,9 +269,8 @@ ebb_code ebb_audit_write_approval(ebb_journal *j, int64_t now_ms, const ebb_audi
     return append_built(j, now_ms, EBB_AUDIT_APPROVAL, rc, p, seq_out, err);
 }
 
-ebb_code ebb_audit_write_step_result(ebb_journal *j, int64_t now_ms,
-                                     const ebb_audit_step_result *r, uint64_t *seq_out,
-                                     ebb_error *err)
+ebb_code ebb_audit_write_step_result(ebb_journal *j, int64_t now_ms, const ebb_audit_step_result *r,
+                                     uint64_t *seq_out, ebb_error *err)
 {
     json_t *p = NULL;
     ebb_code rc = ebb_audit_step_result_json(r, &p, err);
@@ -366,8 +364,8 @@ void ebb_audit_verify_report_print(const ebb_audit_verify_report *report, const 
     if (r->bad_seq != 0)
         fprintf(out, " (seq %" PRIu64 ")", r->bad_seq);
     fprintf(out, ": %s\n  %s\n", ebb_journal_fault_name(r->fault), r->why);
-    fprintf(out, "Records before it that verify: %" PRIu64 " (last seq %" PRIu64 ").\n",
-            r->records, r->last_seq);
+    fprintf(out, "Records before it that verify: %" PRIu64 " (last seq %" PRIu64 ").\n", r->records,
+            r->last_seq);
 }
 
 json_t *ebb_audit_verify_report_json(const ebb_audit_verify_report *report)

@@ -1,4 +1,4 @@
-/* The coordinator's audit trail: typed records on the journal, folded into per-run history, filtered and printed. */
+/* The coordinator's audit trail: typed journal records, folded per run, filtered, printed. */
 #ifndef EBB_COORDINATOR_AUDIT_H
 #define EBB_COORDINATOR_AUDIT_H
 
@@ -73,24 +73,24 @@ typedef struct ebb_audit_run_requested {
     const char *reason;          /* required; masked */
     ebb_audit_kind kind;
     const char *environment;
-    const char *target;          /* revision, or e.g. "-2 steps" */
-    const char *const *hosts;    /* optional selection, n_hosts entries */
+    const char *target;       /* revision, or e.g. "-2 steps" */
+    const char *const *hosts; /* optional selection, n_hosts entries */
     size_t n_hosts;
-    const json_t *plan;          /* the plan as JSON (object); hashed into plan_hash */
+    const json_t *plan; /* the plan as JSON (object); hashed into plan_hash */
 } ebb_audit_run_requested;
 
 typedef struct ebb_audit_approval {
     const char *run_id;
     const char *operator_key_id;
-    const char *operator_name;   /* optional */
-    const char *plan_hash;       /* optional: the plan hash the approver saw */
+    const char *operator_name; /* optional */
+    const char *plan_hash;     /* optional: the plan hash the approver saw */
 } ebb_audit_approval;
 
 typedef struct ebb_audit_step_result {
     const char *run_id;
-    const char *host;            /* agent id */
+    const char *host; /* agent id */
     const char *database;
-    const char *step;            /* action: precheck, stop_services, backup, migrate, verify, ... */
+    const char *step; /* action: precheck, stop_services, backup, migrate, verify, ... */
     const char *job_id;
     ebb_audit_step_outcome outcome;
     const char *revision_before; /* optional */
@@ -98,12 +98,12 @@ typedef struct ebb_audit_step_result {
     const char *backup_id;       /* optional */
     const char *backup_checksum; /* optional */
     ebb_audit_verify_outcome verify;
-    const char *fingerprint;     /* optional */
-    int64_t started_ms;          /* 0: unknown */
-    int64_t finished_ms;         /* 0: unknown; duration_ms is written when both are known */
-    const char *error_code;      /* optional, ebb_code_name() */
-    const char *error_message;   /* optional; masked */
-    const char *sqlstate;        /* optional */
+    const char *fingerprint;   /* optional */
+    int64_t started_ms;        /* 0: unknown */
+    int64_t finished_ms;       /* 0: unknown; duration_ms is written when both are known */
+    const char *error_code;    /* optional, ebb_code_name() */
+    const char *error_message; /* optional; masked */
+    const char *sqlstate;      /* optional */
 } ebb_audit_step_result;
 
 /* halt, resume and abort. */
@@ -117,25 +117,25 @@ typedef struct ebb_audit_compensation {
     const char *run_id;
     const char *host;
     const char *database;
-    const char *action;          /* e.g. "migrate back", "restore backup" */
-    const char *revision_to;     /* optional: where the host was brought back to */
-    const char *backup_id;       /* optional */
+    const char *action;      /* e.g. "migrate back", "restore backup" */
+    const char *revision_to; /* optional: where the host was brought back to */
+    const char *backup_id;   /* optional */
     ebb_audit_step_outcome outcome;
-    const char *detail;          /* optional; masked */
+    const char *detail; /* optional; masked */
 } ebb_audit_compensation;
 
 typedef struct ebb_audit_run_end {
     const char *run_id;
     ebb_audit_run_outcome outcome;
-    const char *message;         /* optional; masked */
+    const char *message; /* optional; masked */
 } ebb_audit_run_end;
 
 /*
  * Builders: the record payload as a new JSON object in *out (caller
  * decrefs). EBB_E_INVALID names a missing required field.
  */
-EBB_MUSTCHECK ebb_code ebb_audit_run_requested_json(const ebb_audit_run_requested *r,
-                                                    json_t **out, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_audit_run_requested_json(const ebb_audit_run_requested *r, json_t **out,
+                                                    ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_audit_approval_json(const ebb_audit_approval *r, json_t **out,
                                                ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_audit_step_result_json(const ebb_audit_step_result *r, json_t **out,
@@ -148,8 +148,8 @@ EBB_MUSTCHECK ebb_code ebb_audit_run_end_json(const ebb_audit_run_end *r, json_t
                                               ebb_error *err);
 
 /* The hex BLAKE2b-256 of the plan's canonical JSON (keys sorted, compact) into out. */
-EBB_MUSTCHECK ebb_code ebb_audit_plan_hash(const json_t *plan,
-                                           char out[EBB_JOURNAL_HASH_HEX_SIZE], ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_audit_plan_hash(const json_t *plan, char out[EBB_JOURNAL_HASH_HEX_SIZE],
+                                           ebb_error *err);
 
 /*
  * Writers: build and append (durable when they return). *seq_out may be
@@ -185,25 +185,25 @@ typedef struct ebb_audit_strings {
 /* One run, folded from its records. Owned by the history; read-only for callers. */
 typedef struct ebb_audit_run {
     char *run_id;
-    bool requested;           /* a run_requested record was seen */
-    int64_t started_ms;       /* the request's time (else the first record's) */
-    int64_t ended_ms;         /* run_end's time, 0 while running */
-    char *operator_key_id;    /* requester; NULL when not requested */
+    bool requested;        /* a run_requested record was seen */
+    int64_t started_ms;    /* the request's time (else the first record's) */
+    int64_t ended_ms;      /* run_end's time, 0 while running */
+    char *operator_key_id; /* requester; NULL when not requested */
     char *operator_name;
     char *reason;
     char *environment;
     char *target;
     char *plan_hash;
     ebb_audit_kind kind;
-    const char *outcome;      /* a run outcome name, or "running" / "halted" */
-    ebb_audit_strings approvers;  /* approvers' key ids */
-    ebb_audit_strings actors;     /* everyone who acted: requester, approvers, halt/resume/abort */
-    ebb_audit_strings hosts;      /* requested hosts, then hosts seen in steps */
+    const char *outcome;         /* a run outcome name, or "running" / "halted" */
+    ebb_audit_strings approvers; /* approvers' key ids */
+    ebb_audit_strings actors;    /* everyone who acted: requester, approvers, halt/resume/abort */
+    ebb_audit_strings hosts;     /* requested hosts, then hosts seen in steps */
     ebb_audit_strings databases;
-    ebb_audit_strings restored_hosts;     /* hosts with a "restore" step */
-    ebb_audit_strings compensated_hosts;  /* hosts with a compensation record */
+    ebb_audit_strings restored_hosts;    /* hosts with a "restore" step */
+    ebb_audit_strings compensated_hosts; /* hosts with a compensation record */
     size_t steps, failed_steps;
-    json_t *records;          /* [{"seq","ts","type","payload"}, ...] */
+    json_t *records; /* [{"seq","ts","type","payload"}, ...] */
 } ebb_audit_run;
 
 typedef struct ebb_audit_history ebb_audit_history;
@@ -240,10 +240,10 @@ const ebb_audit_run *ebb_audit_history_run(const ebb_audit_history *h, size_t i)
 
 /* Which runs to show. Zero-initialised = all; strings compare exactly. */
 typedef struct ebb_audit_filter {
-    int64_t since_ms;        /* run started at or after (0: no bound) */
-    int64_t until_ms;        /* run started before (0: no bound) */
+    int64_t since_ms; /* run started at or after (0: no bound) */
+    int64_t until_ms; /* run started before (0: no bound) */
     const char *environment;
-    const char *host;        /* the run touched or selected this host */
+    const char *host; /* the run touched or selected this host */
     const char *database;
     const char *operator_id; /* key id or name of anyone who acted on the run */
     const char *outcome;     /* run outcome name, "running" or "halted" */

@@ -68,8 +68,8 @@ enum { COL_RUN, COL_DATE, COL_TIME, COL_BY, COL_REASON, COL_METHOD, COL_OUTCOME,
 
 static const char *const col_head[NCOL] = {"RUN",    "DATE",   "TIME (UTC)", "PERFORMED BY",
                                            "REASON", "METHOD", "OUTCOME",    "HOSTS"};
-static const size_t col_cap[NCOL] = {CAP_OTHER, 10, 10, CAP_OTHER, CAP_REASON, CAP_METHOD, 12,
-                                     CAP_HOSTS};
+static const size_t col_cap[NCOL] = {CAP_OTHER,  10,         10, CAP_OTHER,
+                                     CAP_REASON, CAP_METHOD, 12, CAP_HOSTS};
 
 /* Characters shown (UTF-8 continuation bytes take no column). */
 static size_t width(const char *s)
@@ -178,21 +178,19 @@ static json_t *run_json(const ebb_audit_run *r)
     iso_time(r->started_ms, started);
     iso_time(r->ended_ms, ended);
     ebb_audit_run_method(r, method, sizeof method);
-    return json_pack("{s:s,s:s,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:o,s:I,s:I,s:I,"
-                     "s:o,s:o,s:o,s:O}",
-                     "run_id", r->run_id, "kind",
-                     r->requested ? ebb_audit_kind_name(r->kind) : "unknown", "environment",
-                     str_or_null(r->environment), "target", str_or_null(r->target),
-                     "started_at", started, "started_ms", (json_int_t)r->started_ms,
-                     "operator_key_id", str_or_null(r->operator_key_id), "operator_name",
-                     str_or_null(r->operator_name), "reason", str_or_null(r->reason),
-                     "plan_hash", str_or_null(r->plan_hash), "approvers",
-                     strings_json(&r->approvers), "method", method, "outcome", r->outcome,
-                     "ended_at", r->ended_ms ? json_string(ended) : json_null(), "ended_ms",
-                     (json_int_t)r->ended_ms, "steps", (json_int_t)r->steps, "failed_steps",
-                     (json_int_t)r->failed_steps, "hosts", strings_json(&r->hosts),
-                     "databases", strings_json(&r->databases), "compensated_hosts",
-                     strings_json(&r->compensated_hosts), "records", r->records);
+    return json_pack(
+        "{s:s,s:s,s:o,s:o,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:s,s:s,s:o,s:I,s:I,s:I,"
+        "s:o,s:o,s:o,s:O}",
+        "run_id", r->run_id, "kind", r->requested ? ebb_audit_kind_name(r->kind) : "unknown",
+        "environment", str_or_null(r->environment), "target", str_or_null(r->target), "started_at",
+        started, "started_ms", (json_int_t)r->started_ms, "operator_key_id",
+        str_or_null(r->operator_key_id), "operator_name", str_or_null(r->operator_name), "reason",
+        str_or_null(r->reason), "plan_hash", str_or_null(r->plan_hash), "approvers",
+        strings_json(&r->approvers), "method", method, "outcome", r->outcome, "ended_at",
+        r->ended_ms ? json_string(ended) : json_null(), "ended_ms", (json_int_t)r->ended_ms,
+        "steps", (json_int_t)r->steps, "failed_steps", (json_int_t)r->failed_steps, "hosts",
+        strings_json(&r->hosts), "databases", strings_json(&r->databases), "compensated_hosts",
+        strings_json(&r->compensated_hosts), "records", r->records);
 }
 
 json_t *ebb_audit_history_json(const ebb_audit_history *h, const ebb_audit_filter *f)
@@ -231,9 +229,9 @@ void ebb_audit_csv_field(FILE *out, const char *s)
 }
 
 static const char *const csv_head[] = {
-    "run_id",      "date",   "time",   "performed_by", "operator_key_id", "reason",
-    "method",      "kind",   "environment", "target",  "outcome",         "hosts",
-    "databases",   "approvers", "steps", "failed_steps", "started_at",    "ended_at",
+    "run_id",    "date",      "time",        "performed_by", "operator_key_id", "reason",
+    "method",    "kind",      "environment", "target",       "outcome",         "hosts",
+    "databases", "approvers", "steps",       "failed_steps", "started_at",      "ended_at",
 };
 #define CSV_COLS (sizeof csv_head / sizeof csv_head[0])
 
@@ -247,8 +245,7 @@ static ebb_code write_csv(const ebb_audit_history *h, const ebb_audit_filter *f,
         const ebb_audit_run *r = ebb_audit_history_run(h, i);
         if (!ebb_audit_run_matches(r, f))
             continue;
-        char date[11], tod[9], by[160], method[256], steps[24], failed[24], started[32],
-            ended[32];
+        char date[11], tod[9], by[160], method[256], steps[24], failed[24], started[32], ended[32];
         utc_parts(r->started_ms, date, tod);
         performed_by(r, by, sizeof by);
         ebb_audit_run_method(r, method, sizeof method);
@@ -265,9 +262,24 @@ static ebb_code write_csv(const ebb_audit_history *h, const ebb_audit_filter *f,
             return ebb_error_set(err, EBB_E_NOMEM, "out of memory printing CSV");
         }
         const char *v[CSV_COLS] = {
-            r->run_id, date, tod, by, r->operator_key_id, r->reason,
-            method, r->requested ? ebb_audit_kind_name(r->kind) : "", r->environment,
-            r->target, r->outcome, hosts, dbs, appr, steps, failed, started, ended,
+            r->run_id,
+            date,
+            tod,
+            by,
+            r->operator_key_id,
+            r->reason,
+            method,
+            r->requested ? ebb_audit_kind_name(r->kind) : "",
+            r->environment,
+            r->target,
+            r->outcome,
+            hosts,
+            dbs,
+            appr,
+            steps,
+            failed,
+            started,
+            ended,
         };
         for (size_t c = 0; c < CSV_COLS; c++) {
             if (c)

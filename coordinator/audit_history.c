@@ -144,8 +144,8 @@ static bool fold_request(ebb_audit_run *r, const ebb_journal_record *rec)
     r->requested = true;
     r->started_ms = rec->ts_ms;
     const char *kind = pstr(p, "kind");
-    r->kind = kind && strcmp(kind, "rollback") == 0 ? EBB_AUDIT_KIND_ROLLBACK
-                                                     : EBB_AUDIT_KIND_ROLLOUT;
+    r->kind =
+        kind && strcmp(kind, "rollback") == 0 ? EBB_AUDIT_KIND_ROLLBACK : EBB_AUDIT_KIND_ROLLOUT;
     bool ok = set_copy(&r->operator_key_id, pstr(p, "operator_key_id")) &&
               set_copy(&r->operator_name, pstr(p, "operator_name")) &&
               set_copy(&r->reason, pstr(p, "reason")) &&
@@ -170,15 +170,14 @@ static bool fold_step(ebb_audit_run *r, const json_t *p)
     r->steps++;
     if (outcome != NULL && strcmp(outcome, "ok") != 0 && strcmp(outcome, "skipped") != 0)
         r->failed_steps++;
-    bool ok = strings_add(&r->hosts, pstr(p, "host")) &&
-              strings_add(&r->databases, pstr(p, "database"));
+    bool ok =
+        strings_add(&r->hosts, pstr(p, "host")) && strings_add(&r->databases, pstr(p, "database"));
     if (ok && step != NULL && strcmp(step, "restore") == 0)
         ok = strings_add(&r->restored_hosts, pstr(p, "host"));
     return ok;
 }
 
-ebb_code ebb_audit_history_add(ebb_audit_history *h, const ebb_journal_record *rec,
-                               ebb_error *err)
+ebb_code ebb_audit_history_add(ebb_audit_history *h, const ebb_journal_record *rec, ebb_error *err)
 {
     if (strncmp(rec->type, "audit.", 6) != 0)
         return EBB_OK;
@@ -220,9 +219,9 @@ ebb_code ebb_audit_history_add(ebb_audit_history *h, const ebb_journal_record *r
         r->ended_ms = rec->ts_ms;
     }
     /* Other audit.* types (from newer coordinators) are kept in records only. */
-    json_t *entry = json_pack("{s:I,s:I,s:s,s:O}", "seq", (json_int_t)rec->seq, "ts",
-                              (json_int_t)rec->ts_ms, "type", rec->type, "payload",
-                              (json_t *)rec->payload);
+    json_t *entry =
+        json_pack("{s:I,s:I,s:s,s:O}", "seq", (json_int_t)rec->seq, "ts", (json_int_t)rec->ts_ms,
+                  "type", rec->type, "payload", (json_t *)rec->payload);
     if (!ok || entry == NULL || json_array_append_new(r->records, entry) != 0)
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory folding audit record %" PRIu64,
                              rec->seq);
@@ -285,6 +284,6 @@ void ebb_audit_run_method(const ebb_audit_run *run, char *buf, size_t size)
         used += n < 0 ? 0 : (size_t)n;
     }
     if (run->compensated_hosts.n > 0 && used < size)
-        snprintf(buf + used, size - used, "; compensated on %zu host%s",
-                 run->compensated_hosts.n, run->compensated_hosts.n == 1 ? "" : "s");
+        snprintf(buf + used, size - used, "; compensated on %zu host%s", run->compensated_hosts.n,
+                 run->compensated_hosts.n == 1 ? "" : "s");
 }

@@ -1,4 +1,4 @@
-/* `ebb audit` and `ebb audit verify`: query and verify a copy of the coordinator's audit journal offline. */
+/* `ebb audit` and `ebb audit verify` over a copy of the coordinator's journal, offline. */
 #ifndef EBB_COORDINATOR_CLI_AUDIT_H
 #define EBB_COORDINATOR_CLI_AUDIT_H
 

@@ -1,4 +1,5 @@
-/* Benchmark: durable journal appends per second (10,000 records), unsigned and signed; not a test. */
+/* Benchmark: durable journal appends per second (10,000 records), unsigned and signed; not a test.
+ */
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -33,8 +34,8 @@ static double run(const char *path, const ebb_secret_key *key)
         json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i}", "run_id", "r-20240601-0001", "host",
                               "db-042.prod", "database", "orders", "step", "migrate", "outcome",
                               "ok", "revision_after", "0042_add_index", "i", i);
-        ebb_code rc = ebb_journal_append(j, 1717236000000 + i, "audit.step_result", p, NULL, NULL,
-                                         &err);
+        ebb_code rc =
+            ebb_journal_append(j, 1717236000000 + i, "audit.step_result", p, NULL, NULL, &err);
         json_decref(p);
         if (rc != EBB_OK) {
             fprintf(stderr, "append: %s\n", err.msg);

@@ -15,19 +15,32 @@ static ebb_code run1(ebb_journal *j, ebb_error *err)
     const char *hosts[] = {"db1", "db2"};
     json_t *plan = json_pack("{s:s,s:[{s:s,s:[s]},{s:s,s:[s]}]}", "target", "0043", "waves", "host",
                              "db1", "steps", "0043", "host", "db2", "steps", "0043");
-    ebb_audit_run_requested rq = {.run_id = "r-0001", .operator_key_id = EBB_FIXTURE_ALICE,
-                                  .operator_name = "alice", .reason = "Release 2024.05",
-                                  .kind = EBB_AUDIT_KIND_ROLLOUT, .environment = "staging",
-                                  .target = "0043", .hosts = hosts, .n_hosts = 2, .plan = plan};
+    ebb_audit_run_requested rq = {.run_id = "r-0001",
+                                  .operator_key_id = EBB_FIXTURE_ALICE,
+                                  .operator_name = "alice",
+                                  .reason = "Release 2024.05",
+                                  .kind = EBB_AUDIT_KIND_ROLLOUT,
+                                  .environment = "staging",
+                                  .target = "0043",
+                                  .hosts = hosts,
+                                  .n_hosts = 2,
+                                  .plan = plan};
     ebb_code rc = ebb_audit_write_run_requested(j, T0, &rq, NULL, err);
     json_decref(plan);
     for (int i = 0; rc == EBB_OK && i < 2; i++) {
-        ebb_audit_step_result s = {.run_id = "r-0001", .host = hosts[i], .database = "orders",
-                                   .step = "migrate", .job_id = i ? "j-2" : "j-1",
-                                   .outcome = EBB_AUDIT_STEP_OK, .revision_before = "0042",
-                                   .revision_after = "0043", .backup_id = "b-1",
-                                   .backup_checksum = "blake2b:9f3c", .verify = EBB_AUDIT_VERIFY_PASSED,
-                                   .fingerprint = "fp-43", .started_ms = T0 + 1000 + i * 5000,
+        ebb_audit_step_result s = {.run_id = "r-0001",
+                                   .host = hosts[i],
+                                   .database = "orders",
+                                   .step = "migrate",
+                                   .job_id = i ? "j-2" : "j-1",
+                                   .outcome = EBB_AUDIT_STEP_OK,
+                                   .revision_before = "0042",
+                                   .revision_after = "0043",
+                                   .backup_id = "b-1",
+                                   .backup_checksum = "blake2b:9f3c",
+                                   .verify = EBB_AUDIT_VERIFY_PASSED,
+                                   .fingerprint = "fp-43",
+                                   .started_ms = T0 + 1000 + i * 5000,
                                    .finished_ms = T0 + 4000 + i * 5000};
         rc = ebb_audit_write_step_result(j, T0 + 4000 + i * 5000, &s, NULL, err);
     }
@@ -40,51 +53,88 @@ static ebb_code run2(ebb_journal *j, ebb_error *err)
     const int64_t t = T0 + DAY;
     json_t *plan = json_pack("{s:s,s:[s,s]}", "target", "0041", "hosts", "db3", "db4");
     ebb_audit_run_requested rq = {
-        .run_id = "r-0002", .operator_key_id = EBB_FIXTURE_BOB, .operator_name = "bob",
-        .reason = "Checkout errors after 0042, see INC-17 \"hotfix\"\nDB password=" EBB_FIXTURE_SECRET,
-        .kind = EBB_AUDIT_KIND_ROLLBACK, .environment = "prod", .target = "0041", .plan = plan};
+        .run_id = "r-0002",
+        .operator_key_id = EBB_FIXTURE_BOB,
+        .operator_name = "bob",
+        .reason =
+            "Checkout errors after 0042, see INC-17 \"hotfix\"\nDB password=" EBB_FIXTURE_SECRET,
+        .kind = EBB_AUDIT_KIND_ROLLBACK,
+        .environment = "prod",
+        .target = "0041",
+        .plan = plan};
     char plan_hash[EBB_JOURNAL_HASH_HEX_SIZE];
     ebb_code rc = ebb_audit_plan_hash(plan, plan_hash, err);
     if (rc == EBB_OK)
         rc = ebb_audit_write_run_requested(j, t, &rq, NULL, err);
     json_decref(plan);
-    ebb_audit_approval ap = {.run_id = "r-0002", .operator_key_id = EBB_FIXTURE_CAROL,
-                             .operator_name = "carol", .plan_hash = plan_hash};
+    ebb_audit_approval ap = {.run_id = "r-0002",
+                             .operator_key_id = EBB_FIXTURE_CAROL,
+                             .operator_name = "carol",
+                             .plan_hash = plan_hash};
     if (rc == EBB_OK)
         rc = ebb_audit_write_approval(j, t + 60000, &ap, NULL, err);
-    ebb_audit_step_result ok = {.run_id = "r-0002", .host = "db4", .database = "orders",
-                                .step = "migrate", .job_id = "j-10", .outcome = EBB_AUDIT_STEP_OK,
-                                .revision_before = "0042", .revision_after = "0041",
-                                .backup_id = "b-db4-1", .backup_checksum = "blake2b:11aa",
-                                .verify = EBB_AUDIT_VERIFY_PASSED, .fingerprint = "fp-41",
-                                .started_ms = t + 61000, .finished_ms = t + 65000};
+    ebb_audit_step_result ok = {.run_id = "r-0002",
+                                .host = "db4",
+                                .database = "orders",
+                                .step = "migrate",
+                                .job_id = "j-10",
+                                .outcome = EBB_AUDIT_STEP_OK,
+                                .revision_before = "0042",
+                                .revision_after = "0041",
+                                .backup_id = "b-db4-1",
+                                .backup_checksum = "blake2b:11aa",
+                                .verify = EBB_AUDIT_VERIFY_PASSED,
+                                .fingerprint = "fp-41",
+                                .started_ms = t + 61000,
+                                .finished_ms = t + 65000};
     if (rc == EBB_OK)
         rc = ebb_audit_write_step_result(j, t + 65000, &ok, NULL, err);
     ebb_audit_step_result bad = {
-        .run_id = "r-0002", .host = "db3", .database = "orders", .step = "migrate",
-        .job_id = "j-11", .outcome = EBB_AUDIT_STEP_FAILED, .revision_before = "0042",
-        .revision_after = "0042", .backup_id = "b-db3-1", .backup_checksum = "blake2b:22bb",
-        .verify = EBB_AUDIT_VERIFY_NOT_RUN, .started_ms = t + 61000, .finished_ms = t + 70000,
-        .error_code = "pg", .sqlstate = "23503",
+        .run_id = "r-0002",
+        .host = "db3",
+        .database = "orders",
+        .step = "migrate",
+        .job_id = "j-11",
+        .outcome = EBB_AUDIT_STEP_FAILED,
+        .revision_before = "0042",
+        .revision_after = "0042",
+        .backup_id = "b-db3-1",
+        .backup_checksum = "blake2b:22bb",
+        .verify = EBB_AUDIT_VERIFY_NOT_RUN,
+        .started_ms = t + 61000,
+        .finished_ms = t + 70000,
+        .error_code = "pg",
+        .sqlstate = "23503",
         .error_message = "update or delete on table \"orders\" violates foreign key; conninfo "
                          "postgres://app:" EBB_FIXTURE_URI_SECRET "@db3/orders"};
     if (rc == EBB_OK)
         rc = ebb_audit_write_step_result(j, t + 70000, &bad, NULL, err);
-    ebb_audit_step_result restore = {.run_id = "r-0002", .host = "db3", .database = "orders",
-                                     .step = "restore", .job_id = "j-12",
-                                     .outcome = EBB_AUDIT_STEP_OK, .revision_after = "0042",
-                                     .backup_id = "b-db3-1", .backup_checksum = "blake2b:22bb",
-                                     .verify = EBB_AUDIT_VERIFY_PASSED, .fingerprint = "fp-42",
-                                     .started_ms = t + 71000, .finished_ms = t + 90000};
+    ebb_audit_step_result restore = {.run_id = "r-0002",
+                                     .host = "db3",
+                                     .database = "orders",
+                                     .step = "restore",
+                                     .job_id = "j-12",
+                                     .outcome = EBB_AUDIT_STEP_OK,
+                                     .revision_after = "0042",
+                                     .backup_id = "b-db3-1",
+                                     .backup_checksum = "blake2b:22bb",
+                                     .verify = EBB_AUDIT_VERIFY_PASSED,
+                                     .fingerprint = "fp-42",
+                                     .started_ms = t + 71000,
+                                     .finished_ms = t + 90000};
     if (rc == EBB_OK)
         rc = ebb_audit_write_step_result(j, t + 90000, &restore, NULL, err);
-    ebb_audit_compensation comp = {.run_id = "r-0002", .host = "db4", .database = "orders",
-                                   .action = "migrate back", .revision_to = "0042",
+    ebb_audit_compensation comp = {.run_id = "r-0002",
+                                   .host = "db4",
+                                   .database = "orders",
+                                   .action = "migrate back",
+                                   .revision_to = "0042",
                                    .outcome = EBB_AUDIT_STEP_OK,
                                    .detail = "brought back to 0042 after db3 failed"};
     if (rc == EBB_OK)
         rc = ebb_audit_write_compensation(j, t + 95000, &comp, NULL, err);
-    ebb_audit_run_end end = {.run_id = "r-0002", .outcome = EBB_AUDIT_RUN_COMPENSATED,
+    ebb_audit_run_end end = {.run_id = "r-0002",
+                             .outcome = EBB_AUDIT_RUN_COMPENSATED,
                              .message = "db3 failed (23503); run compensated"};
     return rc == EBB_OK ? ebb_audit_write_run_end(j, t + 100000, &end, NULL, err) : rc;
 }
@@ -93,9 +143,13 @@ static ebb_code run3(ebb_journal *j, ebb_error *err)
 {
     const int64_t t = T0 + 2 * DAY;
     json_t *plan = json_pack("{s:s,s:[s]}", "target", "0040", "hosts", "db5");
-    ebb_audit_run_requested rq = {.run_id = "r-0003", .operator_key_id = EBB_FIXTURE_ALICE,
-                                  .reason = "Test rollback drill", .kind = EBB_AUDIT_KIND_ROLLBACK,
-                                  .environment = "prod", .target = "0040", .plan = plan};
+    ebb_audit_run_requested rq = {.run_id = "r-0003",
+                                  .operator_key_id = EBB_FIXTURE_ALICE,
+                                  .reason = "Test rollback drill",
+                                  .kind = EBB_AUDIT_KIND_ROLLBACK,
+                                  .environment = "prod",
+                                  .target = "0040",
+                                  .plan = plan};
     ebb_code rc = ebb_audit_write_run_requested(j, t, &rq, NULL, err);
     json_decref(plan);
     /* Unrelated run-state record between audit records: must be ignored by audit queries. */
@@ -103,18 +157,24 @@ static ebb_code run3(ebb_journal *j, ebb_error *err)
     if (rc == EBB_OK)
         rc = ebb_journal_append(j, t + 1, "run.state", state, NULL, NULL, err);
     json_decref(state);
-    ebb_audit_control halt = {.run_id = "r-0003", .operator_key_id = EBB_FIXTURE_BOB,
+    ebb_audit_control halt = {.run_id = "r-0003",
+                              .operator_key_id = EBB_FIXTURE_BOB,
                               .reason = "maintenance window closed"};
     ebb_audit_control resume = {.run_id = "r-0003", .operator_key_id = EBB_FIXTURE_BOB};
-    ebb_audit_control abort_ = {.run_id = "r-0003", .operator_key_id = EBB_FIXTURE_ALICE,
-                                .reason = "drill over"};
+    ebb_audit_control abort_ = {
+        .run_id = "r-0003", .operator_key_id = EBB_FIXTURE_ALICE, .reason = "drill over"};
     if (rc == EBB_OK)
         rc = ebb_audit_write_control(j, t + 10000, EBB_AUDIT_HALT, &halt, NULL, err);
     if (rc == EBB_OK)
         rc = ebb_audit_write_control(j, t + 20000, EBB_AUDIT_RESUME, &resume, NULL, err);
-    ebb_audit_step_result s = {.run_id = "r-0003", .host = "db5", .database = "billing",
-                               .step = "precheck", .job_id = "j-20", .outcome = EBB_AUDIT_STEP_OK,
-                               .revision_before = "0042", .started_ms = t + 21000,
+    ebb_audit_step_result s = {.run_id = "r-0003",
+                               .host = "db5",
+                               .database = "billing",
+                               .step = "precheck",
+                               .job_id = "j-20",
+                               .outcome = EBB_AUDIT_STEP_OK,
+                               .revision_before = "0042",
+                               .started_ms = t + 21000,
                                .finished_ms = t + 22000};
     if (rc == EBB_OK)
         rc = ebb_audit_write_step_result(j, t + 22000, &s, NULL, err);

@@ -1,4 +1,4 @@
-/* A realistic audit journal for tests: three runs (a rollout, a compensated rollback, an aborted rollback). */
+/* A realistic audit journal for tests: a rollout, a compensated and an aborted rollback. */
 #ifndef EBB_TESTS_SUPPORT_AUDIT_FIXTURE_H
 #define EBB_TESTS_SUPPORT_AUDIT_FIXTURE_H
 

@@ -1,4 +1,4 @@
-/* ebb-test-audit-fixture JOURNAL [SECRET_KEY_FILE]: write the three-run audit journal (for the CLI tests). */
+/* ebb-test-audit-fixture JOURNAL [SECRET_KEY_FILE]: write the three-run audit journal. */
 #include <stdio.h>
 
 #include "common/keys.h"

@@ -1,4 +1,5 @@
-/* Unit tests for the audit layer: record builders, masking, folding into runs, filters, table/JSON/CSV. */
+/* Unit tests for the audit layer: record builders, masking, folding into runs, filters,
+ * table/JSON/CSV. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,9 +83,13 @@ static void test_builders(void **state)
 {
     (void)state;
     json_t *plan = json_pack("{s:s}", "target", "0041");
-    ebb_audit_run_requested rq = {.run_id = "r-9", .operator_key_id = "0123456789abcdef",
-                                  .reason = "because", .kind = EBB_AUDIT_KIND_ROLLBACK,
-                                  .environment = "prod", .target = "0041", .plan = plan};
+    ebb_audit_run_requested rq = {.run_id = "r-9",
+                                  .operator_key_id = "0123456789abcdef",
+                                  .reason = "because",
+                                  .kind = EBB_AUDIT_KIND_ROLLBACK,
+                                  .environment = "prod",
+                                  .target = "0041",
+                                  .plan = plan};
     json_t *o = NULL;
     assert_int_equal(ebb_audit_run_requested_json(&rq, &o, NULL), EBB_OK);
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "rollback");
@@ -117,9 +122,15 @@ static void test_builders(void **state)
     assert_non_null(strstr(err.msg, "operator_key_id"));
     json_decref(plan);
 
-    ebb_audit_step_result s = {.run_id = "r-9", .host = "h1", .database = "d", .step = "migrate",
-                               .outcome = EBB_AUDIT_STEP_FAILED, .verify = EBB_AUDIT_VERIFY_FAILED,
-                               .started_ms = 1000, .finished_ms = 3500, .sqlstate = "40P01",
+    ebb_audit_step_result s = {.run_id = "r-9",
+                               .host = "h1",
+                               .database = "d",
+                               .step = "migrate",
+                               .outcome = EBB_AUDIT_STEP_FAILED,
+                               .verify = EBB_AUDIT_VERIFY_FAILED,
+                               .started_ms = 1000,
+                               .finished_ms = 3500,
+                               .sqlstate = "40P01",
                                .error_message = "deadlock"};
     assert_int_equal(ebb_audit_step_result_json(&s, &o, NULL), EBB_OK);
     assert_int_equal(json_integer_value(json_object_get(o, "duration_ms")), 2500);
@@ -165,8 +176,7 @@ static void test_masking(void **state)
     assert_non_null(strstr(text, "password=***"));
     assert_non_null(strstr(text, "postgres://app:***@db3"));
     free(text);
-    ebb_audit_format fmts[] = {EBB_AUDIT_FORMAT_TABLE, EBB_AUDIT_FORMAT_JSON,
-                               EBB_AUDIT_FORMAT_CSV};
+    ebb_audit_format fmts[] = {EBB_AUDIT_FORMAT_TABLE, EBB_AUDIT_FORMAT_JSON, EBB_AUDIT_FORMAT_CSV};
     for (size_t i = 0; i < 3; i++) {
         char *out = render(fmts[i], NULL);
         assert_null(strstr(out, EBB_FIXTURE_SECRET));
@@ -324,8 +334,7 @@ static void test_json_shape(void **state)
     json_t *recs = json_object_get(r2, "records");
     assert_int_equal(json_array_size(recs), 7);
     json_t *first = json_array_get(recs, 0);
-    assert_string_equal(json_string_value(json_object_get(first, "type")),
-                        EBB_AUDIT_RUN_REQUESTED);
+    assert_string_equal(json_string_value(json_object_get(first, "type")), EBB_AUDIT_RUN_REQUESTED);
     assert_true(json_is_integer(json_object_get(first, "seq")));
     json_t *failed = json_array_get(recs, 3);
     assert_string_equal(

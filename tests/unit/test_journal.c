@@ -1,4 +1,5 @@
-/* Unit tests for the append-only hash-chained journal: chain, recovery, tamper detection, locking. */
+/* Unit tests for the append-only hash-chained journal: chain, recovery, tamper detection, locking.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,7 +192,9 @@ static void test_append_reopen_iterate(void **state)
     size_t len = 0;
     char *text = slurp(&len);
     assert_int_equal(text[len - 1], '\n');
-    assert_non_null(strstr(text, "\"prev\":\"" "0000000000000000000000000000000000000000000000000000000000000000\",\"seq\":1,"));
+    assert_non_null(strstr(
+        text, "\"prev\":\""
+              "0000000000000000000000000000000000000000000000000000000000000000\",\"seq\":1,"));
     free(text);
 }
 
@@ -406,9 +409,8 @@ static void test_torn_tail(void **state)
     assert_non_null(strstr(err.msg, "line 4"));
     assert_non_null(strstr(err.msg, "torn"));
     collected c = {0};
-    assert_int_equal(ebb_journal_scan(path, ebb_secret_key_public(key_a), 0, collect, &c, &rep,
-                                      NULL),
-                     EBB_OK);
+    assert_int_equal(
+        ebb_journal_scan(path, ebb_secret_key_public(key_a), 0, collect, &c, &rep, NULL), EBB_OK);
     assert_int_equal(c.n, 3);
     assert_int_equal(rep.fault, EBB_JOURNAL_FAULT_TORN_TAIL);
 
