@@ -26,8 +26,7 @@ static ebb_code write_all(int fd, const char *name, const uint8_t *data, size_t 
     return EBB_OK;
 }
 
-/* fsync the directory holding path so that a rename into it is durable. */
-static ebb_code fsync_parent(const char *path, ebb_error *err)
+ebb_code ebb_fsync_parent_dir(const char *path, ebb_error *err)
 {
     char copy[PATH_MAX];
     if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy)
@@ -70,7 +69,7 @@ ebb_code ebb_file_write_atomic(const char *path, const void *data, size_t len, m
         unlink(tmp);
         return rc;
     }
-    return fsync_parent(path, err);
+    return ebb_fsync_parent_dir(path, err);
 }
 
 ebb_code ebb_file_read_fd(int fd, const char *name, size_t max_len, uint8_t **out, size_t *out_len,

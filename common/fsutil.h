@@ -35,6 +35,12 @@ EBB_MUSTCHECK ebb_code ebb_file_read_all(const char *path, size_t max_len, uint8
 EBB_MUSTCHECK ebb_code ebb_file_read_fd(int fd, const char *name, size_t max_len, uint8_t **out,
                                         size_t *out_len, ebb_error *err);
 
+/*
+ * fsync the directory that holds path, so that a file just created or
+ * renamed there survives a crash under that name.
+ */
+EBB_MUSTCHECK ebb_code ebb_fsync_parent_dir(const char *path, ebb_error *err);
+
 /* True when path exists (any type, symlinks not followed). */
 bool ebb_file_exists(const char *path);
 

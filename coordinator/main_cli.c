@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/exit_codes.h"
+#include "coordinator/cli_audit.h"
 #include "coordinator/cli_keygen.h"
 
 static void usage(FILE *out)
@@ -14,6 +15,8 @@ static void usage(FILE *out)
                  "\n"
                  "Commands:\n"
                  "  " EBB_CLI_KEYGEN_SUMMARY "\n"
+                 "  " EBB_CLI_AUDIT_SUMMARY "\n"
+                 "  " EBB_CLI_AUDIT_VERIFY_SUMMARY "\n"
                  "  --help             show this help\n"
                  "  --version          print the version\n"
                  "\n"
@@ -37,6 +40,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "keygen") == 0)
         return ebb_cli_keygen(argc - 1, argv + 1, stdout, stderr);
+    if (strcmp(argv[1], "audit") == 0)
+        return ebb_cli_audit(argc - 1, argv + 1, stdout, stderr);
     fprintf(stderr, "ebb: unknown command '%s' (try --help)\n", argv[1]);
     return EBB_EXIT_USAGE;
 }
