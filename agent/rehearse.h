@@ -154,7 +154,8 @@ EBB_MUSTCHECK ebb_code ebb_scratch_create(const ebb_scratch_opts *opts, uint32_t
 /*
  * DROP DATABASE IF EXISTS (WITH (FORCE) on PostgreSQL 13 and later, so a
  * leftover session cannot keep it) from a new maintenance connection, then
- * ebb_scratch_fini. Safe on a zeroed scratch.
+ * ebb_scratch_fini. On failure s is left as it was (its name can be
+ * reported; call ebb_scratch_fini). Safe on a zeroed scratch.
  */
 EBB_MUSTCHECK ebb_code ebb_scratch_drop(ebb_scratch *s, ebb_error *err);
 
@@ -196,8 +197,9 @@ typedef struct ebb_rehearse_opts {
     bool strict;         /* irreversible counts as broken */
     long lock_timeout_ms;
     long statement_timeout_ms;
-    /* Set asynchronously (a signal handler): the walk stops before its next
-     * step and reports the rest as not run. May be NULL. */
+    /* Set asynchronously (a signal handler): the walk stops at its next step
+     * boundary (a running statement finishes first), reports the revision
+     * in progress and the rest as not run, and sets interrupted. May be NULL. */
     const volatile sig_atomic_t *stop;
     /* Progress: one line per step ("3 down", ...); may be NULL. */
     void (*note)(void *ctx, const char *revision, const char *what);

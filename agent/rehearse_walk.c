@@ -79,6 +79,11 @@ static ebb_code migrate(ebb_pg *pg, const ebb_graph *graph, const ebb_target *ta
     return rc;
 }
 
+static bool stopping(const ebb_rehearse_opts *o)
+{
+    return o->stop != NULL && *o->stop;
+}
+
 /* A failure of a rehearsed script is a finding; a dead connection is the walk's own error. */
 static bool infrastructure(ebb_pg *pg, ebb_code rc)
 {
@@ -126,7 +131,9 @@ static ebb_code data_checks(ebb_pg *pg, const ebb_graph *graph, size_t idx,
 /*
  * One revision: up, verify, down, fingerprint, data checks, up, verify.
  * *halt when the copy is left below the revision (the walk cannot go on).
- * Returns an error only for failures of the walk itself.
+ * A stop request between two steps halts with the revision marked not
+ * reached (its rehearsal is incomplete). Returns an error only for failures
+ * of the walk itself.
  */
 static ebb_code rehearse_one(ebb_pg *pg, const ebb_graph *graph, size_t idx,
                              const ebb_rehearse_opts *o, ebb_rehearse_entry *e, bool *halt,
@@ -160,6 +167,12 @@ static ebb_code rehearse_one(ebb_pg *pg, const ebb_graph *graph, size_t idx,
     out->up_ok = true;
     out->checks_ok = true;
     verify(pg, rev, e, "verify script after the up");
+    if (stopping(o)) {
+        ebb_fingerprint_fini(&before);
+        out->reached = false;
+        *halt = true;
+        return EBB_OK;
+    }
 
     rc = ebb_rehearse_script_irreversible(&rev->down, &out->irreversible, err);
     if (rc != EBB_OK || out->irreversible != EBB_IRREVERSIBLE_NO) {
@@ -206,6 +219,11 @@ static ebb_code rehearse_one(ebb_pg *pg, const ebb_graph *graph, size_t idx,
     ebb_row_counts_fini(&counts);
     if (rc != EBB_OK)
         return rc;
+    if (stopping(o)) {
+        out->reached = false;
+        *halt = true;
+        return EBB_OK;
+    }
 
     note(o, rev->id, "up again");
     ebb_error_clear(&step_err);
@@ -284,7 +302,7 @@ ebb_code ebb_rehearse_walk(ebb_pg *pg, const ebb_graph *graph, const ebb_target 
     ebb_path path = {0};
     rc = walk_setup(pg, graph, from, to, opts, &rep, &path, err);
     for (size_t i = 0; rc == EBB_OK && i < path.count; i++) {
-        if (opts->stop != NULL && *opts->stop) {
+        if (stopping(opts)) {
             rep.interrupted = true;
             rep.stopped = strdup("interrupted");
             break;
@@ -294,6 +312,11 @@ ebb_code ebb_rehearse_walk(ebb_pg *pg, const ebb_graph *graph, const ebb_target 
         bool halt = false;
         rc = rehearse_one(pg, graph, path.steps[i], opts, e, &halt, err);
         e->seconds = mono_now() - t0;
+        if (rc == EBB_OK && halt && stopping(opts)) {
+            rep.interrupted = true;
+            rep.stopped = strdup("interrupted");
+            break;
+        }
         if (rc == EBB_OK && halt) {
             char why[EBB_ERROR_MSG_MAX + 64];
             snprintf(why, sizeof why, "the %s of %s failed, so the copy cannot reach the "

@@ -136,3 +136,19 @@ expect_rc 4
 js .error.message | grep -q 'ebb:irreversible' || fail "irreversible down: $(js .error.message)"
 [ "$(q $db2 "SELECT revision FROM ebb.applied ORDER BY seq DESC LIMIT 1")" = 5 ] || fail "irreversible down: moved"
 echo "ok irreversible down refused"
+
+# ---- 8. SIGINT during a step: the walk stops after it, reports the rest as not run, drops the copy ----
+slow="$FIX/rollback_cases/slow" # its down sleeps 4 s
+"$AGENT" db rehearse --dsn "$dsn" --source "$slow" --from base --json >"$WORK/out" 2>"$WORK/err" &
+pid=$!
+for _ in $(seq 100); do
+  grep -q '1 down' "$WORK/err" 2>/dev/null && break
+  sleep 0.1
+done
+kill -INT "$pid"
+set +e; wait "$pid"; rc=$?; set -e
+expect_rc 1
+[ "$(js .interrupted)" = true ] && [ "$(js .stopped)" = interrupted ] || fail "SIGINT: $(js '{interrupted, stopped}')"
+[ "$(js '[.revisions[].verdict] | join(",")')" = not_run ] || fail "SIGINT: verdicts $(js '[.revisions[].verdict]')"
+[ "$(scratch_dbs)" = 0 ] || fail "SIGINT: scratch left behind"
+echo "ok SIGINT"
