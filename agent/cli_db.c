@@ -20,6 +20,7 @@ enum {
     O_NO_RESTORE = 1 << 9, O_DESCRIBE = 1 << 10, O_LIMIT = 1 << 11, O_RUN = 1 << 12,
     O_FORMAT = 1 << 13, O_COMPRESS = 1 << 14, O_JOBS = 1 << 15, O_KEEP = 1 << 16,
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
+    O_FROM = 1 << 20, O_KEEP_SCRATCH = 1 << 21, O_STRICT = 1 << 22,
 };
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
@@ -71,6 +72,21 @@ static const command COMMANDS[] = {
      O_DSN | O_BACKUP_DIR, 1, " BACKUP_ID",
      "Restore a backup in one transaction (refused when its checksum differs from\n"
      "the manifest), then check the registry and the fingerprint against it."},
+    {"rehearse", ebb_cli_db_cmd_rehearse,
+     O_DSN | O_SOURCE | O_KIND | O_FROM | O_TO | O_KEEP_SCRATCH | O_STRICT | O_PG_BIN | O_WHO |
+         O_TIMEOUTS,
+     O_DSN | O_SOURCE, 0, "",
+     "Rehearse every rollback of a range on a scratch copy of the database (the\n"
+     "database itself is never changed): per revision up, down, up again, with the\n"
+     "fingerprint after the down compared to the one before the up, verify scripts\n"
+     "and data checks. --from (default: current; 'base': an empty database) to\n"
+     "--to (default: head). Exit 1 when any rollback is broken (see docs/rehearse.md)."},
+    {"stamp", ebb_cli_db_cmd_stamp, O_DSN | O_SOURCE | O_KIND | O_DRY_RUN | O_WHO,
+     O_DSN | O_SOURCE | O_REASON, 1, " REVISION",
+     "Record that the database is at REVISION without running any script (after a\n"
+     "manual repair or an external restore), with a stamp event naming the operator\n"
+     "and the reason. Refused for a revision the source does not know; warns when\n"
+     "the live fingerprint differs from the one recorded for REVISION."},
 };
 
 static const struct {
@@ -97,6 +113,10 @@ static const struct {
     {O_PG_BIN, "  --pg-bin DIR          directory of pg_dump/pg_restore"},
     {O_LOCK_TIMEOUT, "  --lock-timeout MS     lock_timeout for migration steps"},
     {O_STMT_TIMEOUT, "  --statement-timeout MS  statement_timeout for migration steps"},
+    {O_FROM, "  --from TARGET         start of the range (default: the current revision; base:\n"
+             "                        an empty scratch database)"},
+    {O_KEEP_SCRATCH, "  --keep                keep the scratch database (its name is printed)"},
+    {O_STRICT, "  --strict              count irreversible-by-design downs as broken"},
 };
 
 static const char EXIT_HELP[] =
@@ -196,6 +216,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         {"pg-bin", required_argument, NULL, 'p'},
         {"lock-timeout", required_argument, NULL, 'L'},
         {"statement-timeout", required_argument, NULL, 'S'},
+        {"from", required_argument, NULL, 'F'},
+        {"strict", no_argument, NULL, 'X'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -208,12 +230,21 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'R', O_RUN_ID},     {'N', O_NO_RESTORE},  {'D', O_DESCRIBE}, {'l', O_LIMIT},
                 {'u', O_RUN},        {'f', O_FORMAT},      {'Z', O_COMPRESS}, {'j', O_JOBS},
                 {'K', O_KEEP},       {'p', O_PG_BIN},      {'L', O_LOCK_TIMEOUT},
-                {'S', O_STMT_TIMEOUT}};
+                {'S', O_STMT_TIMEOUT}, {'F', O_FROM},       {'E', O_KEEP_SCRATCH},
+                {'X', O_STRICT}};
+    /* --keep is a count for backups and a flag for rehearse (keep the scratch database). */
+    struct option lo[sizeof(longopts) / sizeof(longopts[0])];
+    memcpy(lo, longopts, sizeof(lo));
+    for (size_t i = 0; (cmd->opts & O_KEEP_SCRATCH) && lo[i].name != NULL; i++)
+        if (strcmp(lo[i].name, "keep") == 0) {
+            lo[i].has_arg = no_argument;
+            lo[i].val = 'E';
+        }
     unsigned given = 0;
     opterr = 0;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
         if (ch == 'h') {
             usage_command(cmd, stdout);
             return EBB_EXIT_OK;
@@ -260,6 +291,9 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'u': c->run_filter = optarg; break;
         case 'p': c->pg_bin_dir = optarg; break;
         case 'J': c->json = true; break;
+        case 'F': c->from = optarg; break;
+        case 'E': c->keep_scratch = true; break;
+        case 'X': c->strict = true; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -466,4 +500,22 @@ json_t *ebb_cli_db_manifest_json(const ebb_backup_manifest *m)
     json_t *doc = json_loads(text, 0, NULL);
     free(text);
     return doc ? doc : json_object();
+}
+
+json_t *ebb_cli_db_diff_json(const ebb_fp_diff *d)
+{
+    json_t *arr = json_array();
+    static const char *const kinds[] = {"added", "removed", "changed"};
+    for (size_t i = 0; i < d->count; i++) {
+        const ebb_fp_change *ch = &d->changes[i];
+        json_t *exp = json_array(), *act = json_array();
+        for (size_t j = 0; j < ch->n_expected; j++)
+            json_array_append_new(exp, json_string(ch->expected[j]));
+        for (size_t j = 0; j < ch->n_actual; j++)
+            json_array_append_new(act, json_string(ch->actual[j]));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o}", "change", kinds[ch->kind],
+                                             "object", ch->object, "expected", exp, "actual",
+                                             act));
+    }
+    return arr;
 }

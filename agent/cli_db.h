@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agent/backup.h"
+#include "agent/fingerprint.h"
 #include "agent/migration.h"
 #include "agent/registry.h"
 #include "common/error.h"
@@ -31,6 +32,9 @@ typedef struct ebb_cli_db {
     const char *reason;
     const char *run_filter;   /* history --run */
     const char *pg_bin_dir;
+    const char *from;         /* rehearse --from */
+    bool keep_scratch;        /* rehearse --keep */
+    bool strict;              /* rehearse --strict */
     bool json;
     bool dry_run;
     bool no_restore;
@@ -82,6 +86,9 @@ void ebb_cli_db_event(ebb_cli_db *c, ebb_event_kind kind, const char *revision,
 /* Backup options from the command line, with progress on stderr. */
 void ebb_cli_db_backup_opts(ebb_cli_db *c, ebb_backup_opts *out);
 
+/* Fingerprint differences as a JSON array of {change, object, expected, actual} (new reference). */
+json_t *ebb_cli_db_diff_json(const ebb_fp_diff *d);
+
 /* Manifest as JSON (new reference). */
 json_t *ebb_cli_db_manifest_json(const ebb_backup_manifest *m);
 
@@ -104,5 +111,7 @@ int ebb_cli_db_cmd_down(ebb_cli_db *c);
 int ebb_cli_db_cmd_backup(ebb_cli_db *c);
 int ebb_cli_db_cmd_backups(ebb_cli_db *c);
 int ebb_cli_db_cmd_restore(ebb_cli_db *c);
+int ebb_cli_db_cmd_rehearse(ebb_cli_db *c); /* cli_db_rehearse.c */
+int ebb_cli_db_cmd_stamp(ebb_cli_db *c);    /* cli_db_stamp.c */
 
 #endif

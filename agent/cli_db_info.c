@@ -21,24 +21,6 @@ static int open_db(ebb_cli_db *c, bool with_source)
     return -1;
 }
 
-static json_t *diff_json(const ebb_fp_diff *d)
-{
-    json_t *arr = json_array();
-    static const char *const kinds[] = {"added", "removed", "changed"};
-    for (size_t i = 0; i < d->count; i++) {
-        const ebb_fp_change *ch = &d->changes[i];
-        json_t *exp = json_array(), *act = json_array();
-        for (size_t j = 0; j < ch->n_expected; j++)
-            json_array_append_new(exp, json_string(ch->expected[j]));
-        for (size_t j = 0; j < ch->n_actual; j++)
-            json_array_append_new(act, json_string(ch->actual[j]));
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o}", "change", kinds[ch->kind],
-                                             "object", ch->object, "expected", exp, "actual",
-                                             act));
-    }
-    return arr;
-}
-
 int ebb_cli_db_cmd_status(ebb_cli_db *c)
 {
     int rc = open_db(c, true);
@@ -69,7 +51,7 @@ int ebb_cli_db_cmd_status(ebb_cli_db *c)
             st.has_registry, "current", st.current, "applied", applied, "pending", pending,
             "pending_count", (json_int_t)st.n_pending, "unknown", unknown, "fingerprint", st.live,
             "recorded_fingerprint", st.recorded, "graph_hash", c->graph.hash, "drift", st.drift,
-            "drift_objects", diff_json(&st.drift_diff), "source_kind",
+            "drift_objects", ebb_cli_db_diff_json(&st.drift_diff), "source_kind",
             ebb_source_kind_name(c->graph.kind), "source", c->graph.root);
         ebb_cli_db_emit(c, doc);
     } else {

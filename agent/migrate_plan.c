@@ -22,6 +22,11 @@ ebb_code ebb_plan_check_transactions(const ebb_graph *graph, const ebb_path *pat
         if (!s)
             return ebb_error_set(err, EBB_E_INVALID, "revision %s has no %s script", rev->id,
                                  dir);
+        if (path->direction == EBB_DIR_DOWN && s->irreversible)
+            return ebb_error_set(err, EBB_E_REFUSED,
+                                 "revision %s cannot be reverted: its down script %s is marked "
+                                 "\"-- ebb:irreversible\" (restore a backup instead)",
+                                 rev->id, s->path ? s->path : "(unnamed)");
         if (single_transaction && s->no_transaction)
             return ebb_error_set(err, EBB_E_REFUSED,
                                  "revision %s: %s script %s is marked no-transaction and cannot "

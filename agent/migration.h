@@ -26,6 +26,8 @@ typedef struct ebb_script {
     char *sql;                      /* text (owned) */
     char checksum[EBB_CHECKSUM_HEX]; /* BLAKE2b-256 hex of sql; "" when absent */
     bool no_transaction;            /* must run outside a transaction */
+    bool irreversible;              /* first line "-- ebb:irreversible": a down by design
+                                       impossible (docs/rehearse.md); refused by a down path */
 } ebb_script;
 
 typedef struct ebb_revision {

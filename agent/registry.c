@@ -279,6 +279,33 @@ ebb_code ebb_registry_record_baseline(ebb_pg *pg, const ebb_run_info *run,
     return record_fingerprint(pg, NULL, run, fp, err);
 }
 
+ebb_code ebb_registry_record_fingerprint(ebb_pg *pg, const char *revision,
+                                         const ebb_run_info *run, const ebb_fingerprint *fp,
+                                         ebb_error *err)
+{
+    return record_fingerprint(pg, revision, run, fp, err);
+}
+
+ebb_code ebb_registry_record_stamp(ebb_pg *pg, const ebb_revision *rev, const ebb_run_info *run,
+                                   ebb_error *err)
+{
+    /* fingerprint and description stay '' (not measured): the scripts did not run. */
+    const char *params[] = {rev->id,
+                            rev->up.checksum,
+                            rev->down.checksum,
+                            rev->verify.checksum,
+                            nz(run ? run->operator_name : NULL),
+                            nz(run ? run->run_id : NULL)};
+    ebb_code rc = ebb_pg_exec(pg,
+                              "INSERT INTO ebb.applied (revision, up_checksum, down_checksum,"
+                              " verify_checksum, applied_by, run_id)"
+                              " VALUES ($1, $2, $3, $4, $5, $6)",
+                              6, params, NULL, NULL, NULL, err);
+    if (rc != EBB_OK)
+        ebb_error_prefix(err, "stamping revision %s as applied", rev->id);
+    return rc;
+}
+
 typedef struct fp_pick {
     ebb_fingerprint fp;
     bool found;

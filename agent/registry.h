@@ -103,6 +103,19 @@ EBB_MUSTCHECK ebb_code ebb_registry_record_revert(ebb_pg *pg, const char *revisi
 EBB_MUSTCHECK ebb_code ebb_registry_record_baseline(ebb_pg *pg, const ebb_run_info *run,
                                                     const ebb_fingerprint *fp, ebb_error *err);
 
+/* Append fp to ebb.fingerprints as the fingerprint of revision (NULL = base). Borrowed. */
+EBB_MUSTCHECK ebb_code ebb_registry_record_fingerprint(ebb_pg *pg, const char *revision,
+                                                       const ebb_run_info *run,
+                                                       const ebb_fingerprint *fp, ebb_error *err);
+
+/*
+ * Record rev as applied without running it (a stamp): an ebb.applied row
+ * with the script checksums from disk and an empty fingerprint, and no
+ * ebb.fingerprints row. In the caller's transaction. Borrowed.
+ */
+EBB_MUSTCHECK ebb_code ebb_registry_record_stamp(ebb_pg *pg, const ebb_revision *rev,
+                                                 const ebb_run_info *run, ebb_error *err);
+
 /*
  * The newest recorded fingerprint of revision (NULL = base). EBB_E_NOT_FOUND
  * when none was recorded. *out set only on success; caller:

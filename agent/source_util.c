@@ -235,7 +235,7 @@ bool ebb_source_ends_with(const char *s, const char *suffix)
 
 /*
  * Look at the first line for "-- ebb:<word>". Returns 1 for no-transaction,
- * 0 for no directive, -1 for an unknown one (copied into bad).
+ * 2 for irreversible, 0 for no directive, -1 for an unknown one (copied into bad).
  */
 static int first_line_directive(const char *sql, char *bad, size_t bad_size)
 {
@@ -257,6 +257,9 @@ static int first_line_directive(const char *sql, char *bad, size_t bad_size)
     if (wl == strlen("no-transaction") && strncmp(word, "no-transaction", wl) == 0 &&
         (*rest == '\n' || *rest == '\0'))
         return 1;
+    if (wl == strlen("irreversible") && strncmp(word, "irreversible", wl) == 0 &&
+        (*rest == '\n' || *rest == '\0'))
+        return 2;
     size_t ll = strcspn(sql, "\r\n");
     snprintf(bad, bad_size, "%.*s", (int)(ll > 200 ? 200 : ll), sql);
     return -1;
@@ -270,8 +273,8 @@ ebb_code ebb_source_script_set(ebb_script *script, char *path, int first_line, c
     ebb_code rc = EBB_OK;
     if (d < 0) {
         rc = ebb_error_set(err, EBB_E_INVALID,
-                           "%s:%d: unknown directive \"%s\" (the only one is "
-                           "\"-- ebb:no-transaction\")",
+                           "%s:%d: unknown directive \"%s\" (known: "
+                           "\"-- ebb:no-transaction\", \"-- ebb:irreversible\")",
                            path, first_line, bad);
         goto fail;
     }
@@ -301,6 +304,7 @@ ebb_code ebb_source_script_set(ebb_script *script, char *path, int first_line, c
     script->first_line = first_line;
     script->sql = sql;
     script->no_transaction = no_tx;
+    script->irreversible = d == 2;
     ebb_source_checksum(sql, len, script->checksum);
     return EBB_OK;
 fail:
