@@ -1,7 +1,10 @@
 /* The per-host state machine of a run (one unit: a database on a host), as a table. */
 #include "coordinator/fsm_host.h"
 
-#define ROW(s, e, n, a) {EBB_HOST_##s, EBB_HEV_##e, EBB_HOST_##n, EBB_HACT_##a}
+#define ROW(s, e, n, a)                                                                            \
+    {                                                                                              \
+        EBB_HOST_##s, EBB_HEV_##e, EBB_HOST_##n, EBB_HACT_##a                                      \
+    }
 
 static const ebb_fsm_row rows[] = {
     ROW(PENDING, START, RUNNING, SEND_STEP),
@@ -41,33 +44,67 @@ static const ebb_fsm_row rows[] = {
 };
 
 static const char *const state_names[EBB_HOST__COUNT] = {
-    "pending",    "running",   "unknown",     "prepared",  "committing",
-    "rolling_back", "recovering", "done",     "failed",    "rolled_back",
-    "cancelled",  "compensating", "compensated", "compensation_failed",
+    [EBB_HOST_PENDING] = "pending",         [EBB_HOST_RUNNING] = "running",
+    [EBB_HOST_UNKNOWN] = "unknown",         [EBB_HOST_PREPARED] = "prepared",
+    [EBB_HOST_COMMITTING] = "committing",   [EBB_HOST_ROLLING_BACK] = "rolling_back",
+    [EBB_HOST_RECOVERING] = "recovering",   [EBB_HOST_DONE] = "done",
+    [EBB_HOST_FAILED] = "failed",           [EBB_HOST_ROLLED_BACK] = "rolled_back",
+    [EBB_HOST_CANCELLED] = "cancelled",     [EBB_HOST_COMPENSATING] = "compensating",
+    [EBB_HOST_COMPENSATED] = "compensated", [EBB_HOST_COMPENSATION_FAILED] = "compensation_failed",
 };
 
 static const bool terminal[EBB_HOST__COUNT] = {
-    [EBB_HOST_FAILED] = true,      [EBB_HOST_ROLLED_BACK] = true,
-    [EBB_HOST_CANCELLED] = true,   [EBB_HOST_COMPENSATED] = true,
+    [EBB_HOST_FAILED] = true,
+    [EBB_HOST_ROLLED_BACK] = true,
+    [EBB_HOST_CANCELLED] = true,
+    [EBB_HOST_COMPENSATED] = true,
     [EBB_HOST_COMPENSATION_FAILED] = true,
 };
 
 static const char *const event_names[EBB_HEV__COUNT] = {
-    "start",       "step_ok",        "last_step_ok", "step_failed",   "step_retry",
-    "prepared_ok", "step_timeout",   "silent_timeout", "commit",      "commit_ok",
-    "rollback",    "rollback_ok",    "cancel",       "compensate",    "compensate_impossible",
-    "compensate_ok", "compensate_failed",
+    [EBB_HEV_START] = "start",
+    [EBB_HEV_STEP_OK] = "step_ok",
+    [EBB_HEV_LAST_STEP_OK] = "last_step_ok",
+    [EBB_HEV_STEP_FAILED] = "step_failed",
+    [EBB_HEV_STEP_RETRY] = "step_retry",
+    [EBB_HEV_PREPARED_OK] = "prepared_ok",
+    [EBB_HEV_STEP_TIMEOUT] = "step_timeout",
+    [EBB_HEV_SILENT_TIMEOUT] = "silent_timeout",
+    [EBB_HEV_COMMIT] = "commit",
+    [EBB_HEV_COMMIT_OK] = "commit_ok",
+    [EBB_HEV_ROLLBACK] = "rollback",
+    [EBB_HEV_ROLLBACK_OK] = "rollback_ok",
+    [EBB_HEV_CANCEL] = "cancel",
+    [EBB_HEV_COMPENSATE] = "compensate",
+    [EBB_HEV_COMPENSATE_IMPOSSIBLE] = "compensate_impossible",
+    [EBB_HEV_COMPENSATE_OK] = "compensate_ok",
+    [EBB_HEV_COMPENSATE_FAILED] = "compensate_failed",
 };
 
 static const char *const action_names[EBB_HACT__COUNT] = {
-    "none",          "send_step",     "resend_step",         "wait_decision",
-    "send_commit",   "send_rollback", "send_recovery_step",  "mark_unknown",
-    "count_failure", "send_compensation",
+    [EBB_HACT_NONE] = "none",
+    [EBB_HACT_SEND_STEP] = "send_step",
+    [EBB_HACT_RESEND_STEP] = "resend_step",
+    [EBB_HACT_WAIT_DECISION] = "wait_decision",
+    [EBB_HACT_SEND_COMMIT] = "send_commit",
+    [EBB_HACT_SEND_ROLLBACK] = "send_rollback",
+    [EBB_HACT_SEND_RECOVERY_STEP] = "send_recovery_step",
+    [EBB_HACT_MARK_UNKNOWN] = "mark_unknown",
+    [EBB_HACT_COUNT_FAILURE] = "count_failure",
+    [EBB_HACT_SEND_COMPENSATION] = "send_compensation",
 };
 
 static const ebb_fsm_table table = {
-    "host",      rows,        sizeof rows / sizeof rows[0], state_names, EBB_HOST__COUNT, terminal,
-    event_names, EBB_HEV__COUNT, action_names, EBB_HACT__COUNT,
+    "host",
+    rows,
+    sizeof rows / sizeof rows[0],
+    state_names,
+    EBB_HOST__COUNT,
+    terminal,
+    event_names,
+    EBB_HEV__COUNT,
+    action_names,
+    EBB_HACT__COUNT,
 };
 
 const ebb_fsm_table *ebb_fsm_host_table(void)

@@ -5,38 +5,38 @@
 #include "coordinator/fsm_table.h"
 
 typedef enum ebb_host_state {
-    EBB_HOST_PENDING = 0,      /* waiting for its wave (or a parallel slot) */
-    EBB_HOST_RUNNING,          /* a step job is out */
-    EBB_HOST_UNKNOWN,          /* a step timed out: silent, not yet counted as failed */
-    EBB_HOST_PREPARED,         /* atomic: migration prepared, waiting for the wave's decision */
-    EBB_HOST_COMMITTING,       /* atomic: commit_prepared is out */
-    EBB_HOST_ROLLING_BACK,     /* atomic: rollback_prepared is out */
-    EBB_HOST_RECOVERING,       /* atomic wave rolled back: services being started again */
-    EBB_HOST_DONE,             /* every step succeeded */
-    EBB_HOST_FAILED,           /* a step failed or the host stayed silent (counts against the budget) */
-    EBB_HOST_ROLLED_BACK,      /* atomic wave rolled back; the host is at its start revision */
-    EBB_HOST_CANCELLED,        /* never started: the run stopped first */
-    EBB_HOST_COMPENSATING,     /* compensation job (migrate back or restore) is out */
-    EBB_HOST_COMPENSATED,      /* back at its start revision */
+    EBB_HOST_PENDING = 0,  /* waiting for its wave (or a parallel slot) */
+    EBB_HOST_RUNNING,      /* a step job is out */
+    EBB_HOST_UNKNOWN,      /* a step timed out: silent, not yet counted as failed */
+    EBB_HOST_PREPARED,     /* atomic: migration prepared, waiting for the wave's decision */
+    EBB_HOST_COMMITTING,   /* atomic: commit_prepared is out */
+    EBB_HOST_ROLLING_BACK, /* atomic: rollback_prepared is out */
+    EBB_HOST_RECOVERING,   /* atomic wave rolled back: services being started again */
+    EBB_HOST_DONE,         /* every step succeeded */
+    EBB_HOST_FAILED,       /* a step failed or the host stayed silent (counts against the budget) */
+    EBB_HOST_ROLLED_BACK,  /* atomic wave rolled back; the host is at its start revision */
+    EBB_HOST_CANCELLED,    /* never started: the run stopped first */
+    EBB_HOST_COMPENSATING, /* compensation job (migrate back or restore) is out */
+    EBB_HOST_COMPENSATED,  /* back at its start revision */
     EBB_HOST_COMPENSATION_FAILED,
     EBB_HOST__COUNT
 } ebb_host_state;
 
 typedef enum ebb_host_event {
-    EBB_HEV_START = 0,         /* the wave starts this host */
-    EBB_HEV_STEP_OK,           /* a step succeeded and more follow */
-    EBB_HEV_LAST_STEP_OK,      /* the last step succeeded */
-    EBB_HEV_STEP_FAILED,       /* a job failed */
-    EBB_HEV_STEP_RETRY,        /* a retryable step (health) failed with attempts left */
-    EBB_HEV_PREPARED_OK,       /* atomic: migrate with prepare succeeded */
-    EBB_HEV_STEP_TIMEOUT,      /* no result within the step's timeout */
-    EBB_HEV_SILENT_TIMEOUT,    /* still no result after the silence timeout */
-    EBB_HEV_COMMIT,            /* the wave's decision is commit */
+    EBB_HEV_START = 0,      /* the wave starts this host */
+    EBB_HEV_STEP_OK,        /* a step succeeded and more follow */
+    EBB_HEV_LAST_STEP_OK,   /* the last step succeeded */
+    EBB_HEV_STEP_FAILED,    /* a job failed */
+    EBB_HEV_STEP_RETRY,     /* a retryable step (health) failed with attempts left */
+    EBB_HEV_PREPARED_OK,    /* atomic: migrate with prepare succeeded */
+    EBB_HEV_STEP_TIMEOUT,   /* no result within the step's timeout */
+    EBB_HEV_SILENT_TIMEOUT, /* still no result after the silence timeout */
+    EBB_HEV_COMMIT,         /* the wave's decision is commit */
     EBB_HEV_COMMIT_OK,
-    EBB_HEV_ROLLBACK,          /* the wave's decision is roll back */
+    EBB_HEV_ROLLBACK, /* the wave's decision is roll back */
     EBB_HEV_ROLLBACK_OK,
-    EBB_HEV_CANCEL,            /* the run stops before this host started */
-    EBB_HEV_COMPENSATE,        /* bring a done host back to its start revision */
+    EBB_HEV_CANCEL,                /* the run stops before this host started */
+    EBB_HEV_COMPENSATE,            /* bring a done host back to its start revision */
     EBB_HEV_COMPENSATE_IMPOSSIBLE, /* no path back and no backup */
     EBB_HEV_COMPENSATE_OK,
     EBB_HEV_COMPENSATE_FAILED,

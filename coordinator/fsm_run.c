@@ -1,7 +1,11 @@
-/* The state machine of a whole run (waves, soak, gates, atomic decisions, halt, compensation), as a table. */
+/* The state machine of a whole run (waves, soak, gates, atomic decisions, halt, compensation), as a
+ * table. */
 #include "coordinator/fsm_run.h"
 
-#define ROW(s, e, n, a) {EBB_RUN_##s, EBB_REV_##e, EBB_RUN_##n, EBB_RACT_##a}
+#define ROW(s, e, n, a)                                                                            \
+    {                                                                                              \
+        EBB_RUN_##s, EBB_REV_##e, EBB_RUN_##n, EBB_RACT_##a                                        \
+    }
 
 static const ebb_fsm_row rows[] = {
     ROW(PLANNED, START, RUNNING, START_WAVE),
@@ -47,9 +51,21 @@ static const ebb_fsm_row rows[] = {
 };
 
 static const char *const state_names[EBB_RUN__COUNT] = {
-    "planned",   "awaiting_approval", "running",  "soaking",  "gated",
-    "committing", "rolling_back",     "halted",   "failing",  "aborting",
-    "compensating", "succeeded",      "failed",   "aborted",  "compensated",
+    [EBB_RUN_PLANNED] = "planned",
+    [EBB_RUN_AWAITING_APPROVAL] = "awaiting_approval",
+    [EBB_RUN_RUNNING] = "running",
+    [EBB_RUN_SOAKING] = "soaking",
+    [EBB_RUN_GATED] = "gated",
+    [EBB_RUN_COMMITTING] = "committing",
+    [EBB_RUN_ROLLING_BACK] = "rolling_back",
+    [EBB_RUN_HALTED] = "halted",
+    [EBB_RUN_FAILING] = "failing",
+    [EBB_RUN_ABORTING] = "aborting",
+    [EBB_RUN_COMPENSATING] = "compensating",
+    [EBB_RUN_SUCCEEDED] = "succeeded",
+    [EBB_RUN_FAILED] = "failed",
+    [EBB_RUN_ABORTED] = "aborted",
+    [EBB_RUN_COMPENSATED] = "compensated",
 };
 
 static const bool terminal[EBB_RUN__COUNT] = {
@@ -60,23 +76,51 @@ static const bool terminal[EBB_RUN__COUNT] = {
 };
 
 static const char *const event_names[EBB_REV__COUNT] = {
-    "start",          "need_approval",   "approval",        "approved",
-    "wave_done_soak", "wave_done_gate",  "wave_done_next",  "last_wave_done",
-    "soak_elapsed",   "soak_elapsed_gate", "all_prepared",  "commits_done",
-    "prepare_failed", "wave_rolled_back", "wave_rolled_back_compensate", "budget_exceeded", "budget_exceeded_compensate",
-    "drained",        "compensation_done", "compensation_incomplete", "halt",
-    "resume",         "abort",
+    [EBB_REV_START] = "start",
+    [EBB_REV_NEED_APPROVAL] = "need_approval",
+    [EBB_REV_APPROVAL] = "approval",
+    [EBB_REV_APPROVED] = "approved",
+    [EBB_REV_WAVE_DONE_SOAK] = "wave_done_soak",
+    [EBB_REV_WAVE_DONE_GATE] = "wave_done_gate",
+    [EBB_REV_WAVE_DONE_NEXT] = "wave_done_next",
+    [EBB_REV_LAST_WAVE_DONE] = "last_wave_done",
+    [EBB_REV_SOAK_ELAPSED] = "soak_elapsed",
+    [EBB_REV_SOAK_ELAPSED_GATE] = "soak_elapsed_gate",
+    [EBB_REV_ALL_PREPARED] = "all_prepared",
+    [EBB_REV_COMMITS_DONE] = "commits_done",
+    [EBB_REV_PREPARE_FAILED] = "prepare_failed",
+    [EBB_REV_WAVE_ROLLED_BACK] = "wave_rolled_back",
+    [EBB_REV_WAVE_ROLLED_BACK_COMPENSATE] = "wave_rolled_back_compensate",
+    [EBB_REV_BUDGET_EXCEEDED] = "budget_exceeded",
+    [EBB_REV_BUDGET_EXCEEDED_COMPENSATE] = "budget_exceeded_compensate",
+    [EBB_REV_DRAINED] = "drained",
+    [EBB_REV_COMPENSATION_DONE] = "compensation_done",
+    [EBB_REV_COMPENSATION_INCOMPLETE] = "compensation_incomplete",
+    [EBB_REV_HALT] = "halt",
+    [EBB_REV_RESUME] = "resume",
+    [EBB_REV_ABORT] = "abort",
 };
 
 static const char *const action_names[EBB_RACT__COUNT] = {
-    "none",          "start_wave",     "start_soak",     "request_approval",
-    "record_approval", "record_commit", "record_rollback", "stop_new",
-    "continue",      "cancel_pending", "start_compensation", "end_run",
+    [EBB_RACT_NONE] = "none",
+    [EBB_RACT_START_WAVE] = "start_wave",
+    [EBB_RACT_START_SOAK] = "start_soak",
+    [EBB_RACT_REQUEST_APPROVAL] = "request_approval",
+    [EBB_RACT_RECORD_APPROVAL] = "record_approval",
+    [EBB_RACT_RECORD_COMMIT] = "record_commit",
+    [EBB_RACT_RECORD_ROLLBACK] = "record_rollback",
+    [EBB_RACT_STOP_NEW] = "stop_new",
+    [EBB_RACT_CONTINUE] = "continue",
+    [EBB_RACT_CANCEL_PENDING] = "cancel_pending",
+    [EBB_RACT_START_COMPENSATION] = "start_compensation",
+    [EBB_RACT_END_RUN] = "end_run",
 };
 
 static const ebb_fsm_table table = {
-    "run",       rows,        sizeof rows / sizeof rows[0], state_names, EBB_RUN__COUNT, terminal,
-    event_names, EBB_REV__COUNT, action_names, EBB_RACT__COUNT,
+    "run",           rows,           sizeof rows / sizeof rows[0],
+    state_names,     EBB_RUN__COUNT, terminal,
+    event_names,     EBB_REV__COUNT, action_names,
+    EBB_RACT__COUNT,
 };
 
 const ebb_fsm_table *ebb_fsm_run_table(void)

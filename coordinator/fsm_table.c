@@ -1,4 +1,5 @@
-/* State machines as data: tables of {state, event, next, action} that can be looked up, checked and printed (text, Graphviz dot). */
+/* State machines as data: tables of {state, event, next, action} that can be looked up, checked and
+ * printed (text, Graphviz dot). */
 #include "coordinator/fsm_table.h"
 
 #include <errno.h>
@@ -66,8 +67,8 @@ ebb_code ebb_fsm_render_text(const ebb_fsm_table *t, char **out, ebb_error *err)
         we = b > we ? b : we;
         wn = c > wn ? c : wn;
     }
-    fprintf(f, "%s state machine: %zu states, %zu events, %zu transitions\n", t->name,
-            t->n_states, t->n_events, t->n_rows);
+    fprintf(f, "%s state machine: %zu states, %zu events, %zu transitions\n", t->name, t->n_states,
+            t->n_events, t->n_rows);
     fprintf(f, "%-*s  %-*s  %-*s  %s\n", ws, "STATE", we, "EVENT", wn, "NEXT", "ACTION");
     for (size_t i = 0; i < t->n_rows; i++) {
         const ebb_fsm_row *r = &t->rows[i];

@@ -1,4 +1,5 @@
-/* State machines as data: tables of {state, event, next, action} that can be looked up, checked and printed (text, Graphviz dot). */
+/* State machines as data: tables of {state, event, next, action} that can be looked up, checked and
+ * printed (text, Graphviz dot). */
 #ifndef EBB_COORDINATOR_FSM_TABLE_H
 #define EBB_COORDINATOR_FSM_TABLE_H
 

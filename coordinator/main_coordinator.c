@@ -10,21 +10,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: ebb-coordinator COMMAND [OPTIONS]\n"
-            "\n"
-            "The ebb coordinator: keeps the inventory of agents, plans and drives\n"
-            "staged runs, and keeps the tamper-evident audit journal.\n"
-            "\n"
-            "Commands:\n"
-            "  do fsm [--dot] [--run|--host]\n"
-            "                     print the run and host state machines as tables\n"
-            "                     (or as Graphviz dot); both unless one is named\n"
-            "  --help             show this help\n"
-            "  --version          print the version\n"
-            "\n"
-            "Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 refused,\n"
-            "5 verification failed, 6 restored from backup, 7 unavailable.\n");
+    fprintf(out, "Usage: ebb-coordinator COMMAND [OPTIONS]\n"
+                 "\n"
+                 "The ebb coordinator: keeps the inventory of agents, plans and drives\n"
+                 "staged runs, and keeps the tamper-evident audit journal.\n"
+                 "\n"
+                 "Commands:\n"
+                 "  do fsm [--dot] [--run|--host]\n"
+                 "                     print the run and host state machines as tables\n"
+                 "                     (or as Graphviz dot); both unless one is named\n"
+                 "  --help             show this help\n"
+                 "  --version          print the version\n"
+                 "\n"
+                 "Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration, 4 refused,\n"
+                 "5 verification failed, 6 restored from backup, 7 unavailable.\n");
 }
 
 static int print_table(const ebb_fsm_table *t, bool dot)

@@ -1,4 +1,5 @@
-/* The planner: fleet state, a target, a selection and a strategy in; a plan of waves and per-host steps out. Pure code. */
+/* The planner: fleet state, a target, a selection and a strategy in; a plan of waves and per-host
+ * steps out. Pure code. */
 #include "coordinator/plan.h"
 
 #include <sodium.h>
@@ -12,8 +13,8 @@
 /* ---- names ---- */
 
 static const char *const job_names[EBB_JOB__COUNT] = {
-    "precheck",       "stop_services", "backup",          "migrate",           "verify",
-    "start_services", "health",        "restore",         "commit_prepared",   "rollback_prepared",
+    "precheck",       "stop_services", "backup",  "migrate",         "verify",
+    "start_services", "health",        "restore", "commit_prepared", "rollback_prepared",
 };
 
 const char *ebb_job_kind_name(ebb_job_kind kind)
@@ -256,8 +257,7 @@ static bool plan_unit(build_ctx *c, const unit *u, ebb_plan_host *h, char **skip
         return false;
     ebb_graph g;
     ebb_error e;
-    if (ebb_plan_graph_from_revs(u->db->revs, u->db->n_revs, u->db->graph_hash, &g, &e) !=
-        EBB_OK) {
+    if (ebb_plan_graph_from_revs(u->db->revs, u->db->n_revs, u->db->graph_hash, &g, &e) != EBB_OK) {
         problem(&c->pb, "%s/%s: %s", hn, dn, e.msg);
         return false;
     }
@@ -281,8 +281,8 @@ static bool plan_unit(build_ctx *c, const unit *u, ebb_plan_host *h, char **skip
         goto out;
     }
     if (in->kind == EBB_RUN_ROLLBACK && path.direction == EBB_DIR_UP) {
-        problem(&c->pb, "%s/%s: a rollback to %s would apply %zu revision%s; use a rollout", hn,
-                dn, in->target ? in->target : "?", path.count, path.count == 1 ? "" : "s");
+        problem(&c->pb, "%s/%s: a rollback to %s would apply %zu revision%s; use a rollout", hn, dn,
+                in->target ? in->target : "?", path.count, path.count == 1 ? "" : "s");
         goto out;
     }
     after = malloc((g.count ? g.count : 1) * sizeof *after);
@@ -297,8 +297,8 @@ static bool plan_unit(build_ctx *c, const unit *u, ebb_plan_host *h, char **skip
         const ebb_fleet_rev *r = &u->db->revs[path.steps[k]];
         after[path.steps[k]] = up;
         if (!up && !r->has_down) {
-            problem(&c->pb, "%s/%s: revision %s has no down script, so it cannot be reverted",
-                    hn, dn, r->id);
+            problem(&c->pb, "%s/%s: revision %s has no down script, so it cannot be reverted", hn,
+                    dn, r->id);
             goto out;
         }
         if (in->atomic && r->no_transaction) {
@@ -547,15 +547,17 @@ static ebb_code check_input(const ebb_plan_input *in, ebb_error *err)
                              "plan: give exactly one of a target (--to) or a number of steps "
                              "(--steps)");
     if (in->steps > 0 && in->kind != EBB_RUN_ROLLBACK)
-        return ebb_error_set(err, EBB_E_INVALID, "plan: --steps is for rollbacks; a rollout "
-                                                 "names its target with --to");
+        return ebb_error_set(err, EBB_E_INVALID,
+                             "plan: --steps is for rollbacks; a rollout "
+                             "names its target with --to");
     if (in->kind == EBB_RUN_ROLLBACK && (in->reason == NULL || in->reason[0] == '\0'))
         return ebb_error_set(err, EBB_E_INVALID, "plan: a rollback needs a reason (--reason)");
     if (in->selection.env == NULL && in->selection.n_hosts == 0)
         return ebb_error_set(err, EBB_E_INVALID, "plan: select an environment or hosts");
     if (in->strategy.batch_percent > 100 || in->strategy.budget_percent > 100)
-        return ebb_error_set(err, EBB_E_INVALID, "plan: percentages are at most 100 "
-                                                 "(batch %u%%, budget %u%%)",
+        return ebb_error_set(err, EBB_E_INVALID,
+                             "plan: percentages are at most 100 "
+                             "(batch %u%%, budget %u%%)",
                              in->strategy.batch_percent, in->strategy.budget_percent);
     if (in->strategy.soak_s < 0)
         return ebb_error_set(err, EBB_E_INVALID, "plan: negative soak time %lds",

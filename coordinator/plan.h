@@ -1,4 +1,5 @@
-/* The planner: fleet state, a target, a selection and a strategy in; a plan of waves and per-host steps out. Pure code. */
+/* The planner: fleet state, a target, a selection and a strategy in; a plan of waves and per-host
+ * steps out. Pure code. */
 #ifndef EBB_COORDINATOR_PLAN_H
 #define EBB_COORDINATOR_PLAN_H
 
@@ -37,7 +38,7 @@ typedef struct ebb_fleet_tag {
 /* One database on a host. */
 typedef struct ebb_fleet_db {
     const char *name;
-    const char *graph_hash;   /* ebb_graph.hash as the agent computed it */
+    const char *graph_hash;    /* ebb_graph.hash as the agent computed it */
     const ebb_fleet_rev *revs; /* topological order (parents first) */
     size_t n_revs;
     const ebb_fleet_tag *tags;
@@ -49,8 +50,8 @@ typedef struct ebb_fleet_db {
 } ebb_fleet_db;
 
 typedef struct ebb_fleet_host {
-    const char *name; /* agent id */
-    const char *env;  /* the coordinator's inventory record, not the agent's claim */
+    const char *name;    /* agent id */
+    const char *env;     /* the coordinator's inventory record, not the agent's claim */
     long long last_seen; /* unix seconds of the last heartbeat */
     bool canary;         /* preferred for the canary wave */
     const ebb_fleet_db *dbs;
@@ -82,10 +83,10 @@ typedef enum ebb_on_failure {
 } ebb_on_failure;
 
 typedef struct ebb_selection {
-    const char *env;                /* NULL: the one environment of the named hosts */
-    const char *const *hosts;       /* empty: every host of env */
+    const char *env;          /* NULL: the one environment of the named hosts */
+    const char *const *hosts; /* empty: every host of env */
     size_t n_hosts;
-    const char *const *dbs;         /* empty: every database of each host */
+    const char *const *dbs; /* empty: every database of each host */
     size_t n_dbs;
 } ebb_selection;
 
@@ -193,7 +194,7 @@ typedef struct ebb_plan {
     bool accept_data_loss;
     bool data_at_risk; /* some unit's path can lose data */
     ebb_strategy strategy;
-    size_t budget;    /* host failures tolerated across the run */
+    size_t budget; /* host failures tolerated across the run */
     long long created_at;
     ebb_plan_host *hosts; /* in wave order */
     size_t n_hosts;

@@ -1,4 +1,5 @@
-/* Plans as human text and as JSON (jansson): what operators read, what scripts and golden files compare. */
+/* Plans as human text and as JSON (jansson): what operators read, what scripts and golden files
+ * compare. */
 #include "coordinator/plan_render.h"
 
 #include <errno.h>
@@ -84,8 +85,8 @@ static json_t *policy_json(const ebb_policy_result *r)
     for (size_t i = 0; i < r->n_reasons; i++)
         json_array_append_new(reasons, json_string(r->reasons[i]));
     json_object_set_new(o, "verdict", json_string(ebb_policy_verdict_name(r->verdict)));
-    json_object_set_new(o, "refusal", r->verdict == EBB_POLICY_REFUSED ? json_string(r->refusal)
-                                                                       : json_null());
+    json_object_set_new(o, "refusal",
+                        r->verdict == EBB_POLICY_REFUSED ? json_string(r->refusal) : json_null());
     json_object_set_new(o, "approvals_needed", json_integer(r->approvals_needed));
     json_object_set_new(o, "approvals_counted", json_integer(r->approvals_counted));
     json_object_set_new(o, "approval_reasons", reasons);
@@ -158,8 +159,8 @@ json_t *ebb_plan_to_json(const ebb_plan *p, const ebb_policy_result *policy)
     return o;
 }
 
-ebb_code ebb_plan_render_json(const ebb_plan *plan, const ebb_policy_result *policy,
-                              bool canonical, char **out, ebb_error *err)
+ebb_code ebb_plan_render_json(const ebb_plan *plan, const ebb_policy_result *policy, bool canonical,
+                              char **out, ebb_error *err)
 {
     json_t *o = ebb_plan_to_json(plan, policy);
     if (o == NULL)
@@ -190,7 +191,7 @@ static void host_text(FILE *f, const ebb_plan_host *h)
     if (h->data_at_risk)
         fputs("  [data at risk]", f);
     if (!h->reversible)
-        fputs("  [no path back: compensation restores the backup]", f);
+        fputs("  [back only by restore]", f);
     if (h->drift)
         fputs("  [drifted]", f);
     fputs("\n    steps: ", f);
@@ -262,8 +263,7 @@ ebb_code ebb_plan_render_text(const ebb_plan *p, const ebb_policy_result *policy
         fputs("\nskipped:\n", f);
         for (size_t i = 0; i < p->n_skipped; i++) {
             const ebb_plan_skip *s = &p->skipped[i];
-            fprintf(f, "  %s%s%s: %s\n", s->host, s->db ? "/" : "", s->db ? s->db : "",
-                    s->reason);
+            fprintf(f, "  %s%s%s: %s\n", s->host, s->db ? "/" : "", s->db ? s->db : "", s->reason);
         }
     }
     if (policy != NULL)

@@ -1,4 +1,5 @@
-/* Plans as human text and as JSON (jansson): what operators read, what scripts and golden files compare. */
+/* Plans as human text and as JSON (jansson): what operators read, what scripts and golden files
+ * compare. */
 #ifndef EBB_COORDINATOR_PLAN_RENDER_H
 #define EBB_COORDINATOR_PLAN_RENDER_H
 

@@ -1,4 +1,5 @@
-/* Per-environment policy checks on a plan: approvals, forward-only, rollback window, backups, data loss, promotion. Pure code. */
+/* Per-environment policy checks on a plan: approvals, forward-only, rollback window, backups, data
+ * loss, promotion. Pure code. */
 #include "coordinator/policy.h"
 
 #include <stdarg.h>
@@ -113,12 +114,14 @@ static void check_rollback(const ebb_policy_input *in, ebb_policy_result *r)
             last = h;
     }
     if (last == NULL)
-        need_approval(r, "no rollout recorded in %s, so the rollback is outside the %lds "
-                         "rollback window",
+        need_approval(r,
+                      "no rollout recorded in %s, so the rollback is outside the %lds "
+                      "rollback window",
                       p->env, pol->rollback_window_s);
     else if (in->now - last->finished_at > pol->rollback_window_s)
-        need_approval(r, "rollback %llds after the last rollout in %s, outside the %lds "
-                         "rollback window",
+        need_approval(r,
+                      "rollback %llds after the last rollout in %s, outside the %lds "
+                      "rollback window",
                       in->now - last->finished_at, p->env, pol->rollback_window_s);
 }
 
@@ -129,8 +132,9 @@ static void check_promotion(const ebb_policy_input *in, ebb_policy_result *r)
     if (p->kind != EBB_RUN_ROLLOUT || prev == NULL || prev[0] == '\0')
         return;
     if (p->target_rev == NULL || p->graph_hash == NULL) {
-        refuse(r, "promotion from %s needs one target revision and one migration graph for "
-                  "the whole run",
+        refuse(r,
+               "promotion from %s needs one target revision and one migration graph for "
+               "the whole run",
                prev);
         return;
     }
@@ -141,8 +145,9 @@ static void check_promotion(const ebb_policy_input *in, ebb_policy_result *r)
             h->graph_hash != NULL && strcmp(h->graph_hash, p->graph_hash) == 0)
             return;
     }
-    refuse(r, "revision %s (graph %.12s) has not completed and verified in %s, which comes "
-              "before %s",
+    refuse(r,
+           "revision %s (graph %.12s) has not completed and verified in %s, which comes "
+           "before %s",
            p->target_rev, p->graph_hash, prev, p->env);
 }
 
@@ -167,8 +172,7 @@ ebb_code ebb_policy_check(const ebb_policy_input *in, ebb_policy_result *out, eb
     check_data_loss(in, &r);
     check_rollback(in, &r);
     check_promotion(in, &r);
-    r.approvals_counted = ebb_policy_count_approvals(p->requester, in->approvers,
-                                                     in->n_approvers);
+    r.approvals_counted = ebb_policy_count_approvals(p->requester, in->approvers, in->n_approvers);
     if (r.verdict != EBB_POLICY_REFUSED)
         r.verdict = r.approvals_counted >= r.approvals_needed ? EBB_POLICY_ALLOWED
                                                               : EBB_POLICY_NEEDS_APPROVAL;

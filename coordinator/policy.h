@@ -1,4 +1,5 @@
-/* Per-environment policy checks on a plan: approvals, forward-only, rollback window, backups, data loss, promotion. Pure code. */
+/* Per-environment policy checks on a plan: approvals, forward-only, rollback window, backups, data
+ * loss, promotion. Pure code. */
 #ifndef EBB_COORDINATOR_POLICY_H
 #define EBB_COORDINATOR_POLICY_H
 
@@ -11,12 +12,12 @@
 /* The policy of one environment (strings borrowed from the inventory). */
 typedef struct ebb_env_policy {
     const char *env;
-    unsigned approvals;      /* k distinct operator keys, not the requester's, for every run */
-    bool forward_only;       /* a rollback needs an approval */
-    long rollback_window_s;  /* > 0: a rollback later than this after the last rollout in the
-                                environment needs an approval; 0: no window */
-    bool require_backup;     /* a plan without the backup step is refused */
-    bool allow_data_loss;    /* false: a plan with data at risk is refused */
+    unsigned approvals;       /* k distinct operator keys, not the requester's, for every run */
+    bool forward_only;        /* a rollback needs an approval */
+    long rollback_window_s;   /* > 0: a rollback later than this after the last rollout in the
+                                 environment needs an approval; 0: no window */
+    bool require_backup;      /* a plan without the backup step is refused */
+    bool allow_data_loss;     /* false: a plan with data at risk is refused */
     const char *promote_from; /* the environment before this one; NULL: no promotion rule */
 } ebb_env_policy;
 
@@ -35,7 +36,7 @@ typedef struct ebb_policy_input {
     const ebb_env_policy *policy;
     const ebb_run_record *history; /* completed runs, any environment, any order */
     size_t n_history;
-    const char *const *approvers;  /* operator key ids that approved this run so far */
+    const char *const *approvers; /* operator key ids that approved this run so far */
     size_t n_approvers;
     long long now;
 } ebb_policy_input;
@@ -61,8 +62,7 @@ typedef struct ebb_policy_result {
 const char *ebb_policy_verdict_name(ebb_policy_verdict verdict);
 
 /* Distinct approvers in approvers[0..n), the requester and empty ids not counted. */
-unsigned ebb_policy_count_approvals(const char *requester, const char *const *approvers,
-                                    size_t n);
+unsigned ebb_policy_count_approvals(const char *requester, const char *const *approvers, size_t n);
 
 /*
  * Check in->plan against in->policy. A refusal is a verdict, not an error;

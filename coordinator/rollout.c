@@ -1,4 +1,5 @@
-/* The rollout engine's decision function: a run and one event in, the next run and the actions to take out. Pure code. */
+/* The rollout engine's decision function: a run and one event in, the next run and the actions to
+ * take out. Pure code. */
 #include "coordinator/rollout.h"
 
 #include <sodium.h>
@@ -23,9 +24,8 @@ static void hash_field(crypto_generichash_state *h, const void *data, size_t len
         crypto_generichash_update(h, data, len);
 }
 
-void ebb_rollout_job_id(const char *run_id, const char *host, const char *db,
-                        const char *purpose, size_t step, ebb_job_kind job, unsigned attempt,
-                        char out[EBB_JOB_ID_HEX])
+void ebb_rollout_job_id(const char *run_id, const char *host, const char *db, const char *purpose,
+                        size_t step, ebb_job_kind job, unsigned attempt, char out[EBB_JOB_ID_HEX])
 {
     crypto_generichash_state h;
     unsigned char d[16];
@@ -185,8 +185,7 @@ static void send_job(ctx *c, size_t i, const char *purpose, size_t step, ebb_job
         return;
     h->job = job;
     h->deadline = deadline;
-    ebb_rollout_job_id(c->run->run_id, ph->host, ph->db, purpose, step, job, h->attempt,
-                       h->job_id);
+    ebb_rollout_job_id(c->run->run_id, ph->host, ph->db, purpose, step, job, h->attempt, h->job_id);
     a->host = i;
     a->job = job;
     memcpy(a->job_id, h->job_id, sizeof a->job_id);
@@ -236,8 +235,8 @@ static void host_action(ctx *c, size_t i, ebb_host_action act)
                  c->now + timeout_of(r, EBB_JOB_ROLLBACK_PREPARED) + silent);
         break;
     case EBB_HACT_SEND_COMPENSATION: {
-        ebb_job_kind job = ph->reversible && strchr(ph->from, '+') == NULL ? EBB_JOB_MIGRATE
-                                                                            : EBB_JOB_RESTORE;
+        ebb_job_kind job =
+            ph->reversible && strchr(ph->from, '+') == NULL ? EBB_JOB_MIGRATE : EBB_JOB_RESTORE;
         h->attempt = 0;
         send_job(c, i, "compensate", 0, job, c->now + timeout_of(r, job) + silent);
         break;
@@ -592,8 +591,8 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
     case EBB_HOST_RECOVERING:
         if (!ev->ok)
             return host_fire(c, i, EBB_HEV_STEP_FAILED);
-        return host_fire(c, i, h->recovery_step == N_RECOVERY ? EBB_HEV_LAST_STEP_OK
-                                                               : EBB_HEV_STEP_OK);
+        return host_fire(c, i,
+                         h->recovery_step == N_RECOVERY ? EBB_HEV_LAST_STEP_OK : EBB_HEV_STEP_OK);
     case EBB_HOST_COMPENSATING:
         return host_fire(c, i, ev->ok ? EBB_HEV_COMPENSATE_OK : EBB_HEV_COMPENSATE_FAILED);
     default:
@@ -620,7 +619,8 @@ static void on_tick(ctx *c)
     }
 }
 
-/* An atomic wave between its start and its decision: halting or aborting it would strand prepared transactions. */
+/* An atomic wave between its start and its decision: halting or aborting it would strand prepared
+ * transactions. */
 static bool atomic_undecided(const ctx *c)
 {
     if (!c->plan->atomic || c->run->state != EBB_RUN_RUNNING ||
@@ -650,12 +650,10 @@ static bool on_approve(ctx *c, const ebb_rollout_event *ev)
         if (strcmp(r->approvers[k], key) == 0)
             return true; /* counted once */
     if (r->n_approvers == EBB_ROLLOUT_MAX_APPROVERS)
-        return fail(c, ebb_error_set(c->err, EBB_E_CONFLICT,
-                                     "run %s: more than %d approvals", r->run_id,
-                                     EBB_ROLLOUT_MAX_APPROVERS));
+        return fail(c, ebb_error_set(c->err, EBB_E_CONFLICT, "run %s: more than %d approvals",
+                                     r->run_id, EBB_ROLLOUT_MAX_APPROVERS));
     snprintf(r->approvers[r->n_approvers++], EBB_KEY_ID_MAX, "%s", key);
-    return run_fire(c, r->n_approvers >= approvals_needed(r) ? EBB_REV_APPROVED
-                                                             : EBB_REV_APPROVAL);
+    return run_fire(c, r->n_approvers >= approvals_needed(r) ? EBB_REV_APPROVED : EBB_REV_APPROVAL);
 }
 
 ebb_code ebb_rollout_apply(const ebb_run *cur, const ebb_rollout_event *ev, long long now,
@@ -681,11 +679,11 @@ ebb_code ebb_rollout_apply(const ebb_run *cur, const ebb_rollout_event *ev, long
     case EBB_EV_HALT:
     case EBB_EV_ABORT:
         if (atomic_undecided(&c)) {
-            fail(&c, ebb_error_set(err, EBB_E_CONFLICT,
-                                   "run %s: atomic wave %zu is preparing; %s once its decision "
-                                   "is recorded",
-                                   r.run_id, r.wave + 1, ev->kind == EBB_EV_HALT ? "halt"
-                                                                                 : "abort"));
+            fail(&c,
+                 ebb_error_set(err, EBB_E_CONFLICT,
+                               "run %s: atomic wave %zu is preparing; %s once its decision "
+                               "is recorded",
+                               r.run_id, r.wave + 1, ev->kind == EBB_EV_HALT ? "halt" : "abort"));
             break;
         }
         run_fire(&c, ev->kind == EBB_EV_HALT ? EBB_REV_HALT : EBB_REV_ABORT);

@@ -1,4 +1,5 @@
-/* The rollout engine's decision function: a run and one event in, the next run and the actions to take out. Pure code. */
+/* The rollout engine's decision function: a run and one event in, the next run and the actions to
+ * take out. Pure code. */
 #ifndef EBB_COORDINATOR_ROLLOUT_H
 #define EBB_COORDINATOR_ROLLOUT_H
 
@@ -37,14 +38,14 @@ typedef struct ebb_rollout_config {
 /* Where one unit of the plan is. */
 typedef struct ebb_rollout_host {
     ebb_host_state state;
-    size_t step;          /* index of the next plan step to send */
-    size_t recovery_step; /* index of the next recovery step (start_services, health) */
-    unsigned attempt;     /* attempt of the job out (retries of health) */
-    ebb_job_kind job;     /* kind of the job out */
+    size_t step;                 /* index of the next plan step to send */
+    size_t recovery_step;        /* index of the next recovery step (start_services, health) */
+    unsigned attempt;            /* attempt of the job out (retries of health) */
+    ebb_job_kind job;            /* kind of the job out */
     char job_id[EBB_JOB_ID_HEX]; /* "" when no job is out */
-    long long deadline;   /* when the job out times out, or the silence ends */
+    long long deadline;          /* when the job out times out, or the silence ends */
     char backup_id[EBB_BACKUP_ID_MAX]; /* from the backup step's result */
-    char error[256];      /* the last failure */
+    char error[256];                   /* the last failure */
 } ebb_rollout_host;
 
 typedef enum ebb_wave_decision {
@@ -58,12 +59,12 @@ typedef struct ebb_run {
     char run_id[64];
     ebb_rollout_config cfg;
     ebb_run_state state;
-    size_t wave;          /* the wave running, or the last one run */
-    bool started;         /* the first wave has been opened */
-    bool wave_soaked;     /* the soak after the current wave is over */
-    long long soak_until; /* 0: not soaking */
+    size_t wave;                /* the wave running, or the last one run */
+    bool started;               /* the first wave has been opened */
+    bool wave_soaked;           /* the soak after the current wave is over */
+    long long soak_until;       /* 0: not soaking */
     ebb_wave_decision decision; /* atomic: the current wave's decision */
-    size_t failures;      /* host failures so far, across the run */
+    size_t failures;            /* host failures so far, across the run */
     bool compensation_started;
     char approvers[EBB_ROLLOUT_MAX_APPROVERS][EBB_KEY_ID_MAX]; /* for the pending approval */
     size_t n_approvers;
@@ -73,8 +74,8 @@ typedef struct ebb_run {
 
 typedef enum ebb_rollout_event_kind {
     EBB_EV_START = 0,
-    EBB_EV_RESULT,  /* a job's result */
-    EBB_EV_TICK,    /* time passed: timeouts, soak */
+    EBB_EV_RESULT, /* a job's result */
+    EBB_EV_TICK,   /* time passed: timeouts, soak */
     EBB_EV_HALT,
     EBB_EV_RESUME,
     EBB_EV_ABORT,
@@ -100,16 +101,16 @@ typedef enum ebb_rollout_action_kind {
 
 typedef struct ebb_rollout_action {
     ebb_rollout_action_kind kind;
-    size_t host;       /* SEND_JOB: index into plan->hosts */
-    ebb_job_kind job;  /* SEND_JOB */
+    size_t host;      /* SEND_JOB: index into plan->hosts */
+    ebb_job_kind job; /* SEND_JOB */
     char job_id[EBB_JOB_ID_HEX];
     const char *target; /* SEND_JOB migrate: the revision to reach (borrowed from the plan) */
     bool prepare;       /* SEND_JOB migrate: PREPARE TRANSACTION, do not commit */
     char backup_id[EBB_BACKUP_ID_MAX]; /* SEND_JOB restore */
-    long long deadline; /* SEND_JOB: when it times out; START_SOAK: when the soak ends */
-    size_t wave;        /* RECORD_DECISION, START_SOAK, REQUEST_APPROVAL */
-    bool commit;        /* RECORD_DECISION: commit (true) or roll back */
-    unsigned approvals; /* REQUEST_APPROVAL: distinct approvals needed */
+    long long deadline;      /* SEND_JOB: when it times out; START_SOAK: when the soak ends */
+    size_t wave;             /* RECORD_DECISION, START_SOAK, REQUEST_APPROVAL */
+    bool commit;             /* RECORD_DECISION: commit (true) or roll back */
+    unsigned approvals;      /* REQUEST_APPROVAL: distinct approvals needed */
     ebb_run_state end_state; /* END_RUN */
 } ebb_rollout_action;
 
@@ -160,9 +161,8 @@ EBB_MUSTCHECK ebb_code ebb_rollout_apply(const ebb_run *cur, const ebb_rollout_e
  * index, job kind and attempt. Deterministic, so a restarted coordinator
  * derives the same ids.
  */
-void ebb_rollout_job_id(const char *run_id, const char *host, const char *db,
-                        const char *purpose, size_t step, ebb_job_kind job, unsigned attempt,
-                        char out[EBB_JOB_ID_HEX]);
+void ebb_rollout_job_id(const char *run_id, const char *host, const char *db, const char *purpose,
+                        size_t step, ebb_job_kind job, unsigned attempt, char out[EBB_JOB_ID_HEX]);
 
 /* True when no more events can change the run. */
 bool ebb_run_is_over(const ebb_run *run);
