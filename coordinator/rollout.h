@@ -133,7 +133,8 @@ typedef struct ebb_rollout_output {
 void ebb_rollout_output_fini(ebb_rollout_output *out);
 
 /*
- * A new run of plan in state planned, every unit pending. plan is borrowed
+ * A new run of plan in state planned, every unit pending. A dry-run plan is
+ * EBB_E_REFUSED: it is for reading only. plan is borrowed
  * and must outlive the run. *out is set only on success; ebb_run_fini frees.
  */
 EBB_MUSTCHECK ebb_code ebb_run_init(const ebb_plan *plan, const char *run_id,

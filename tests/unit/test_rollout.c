@@ -607,6 +607,10 @@ static void test_apply_is_pure(void **state)
     ebb_run_fini(&n1);
     ebb_run_fini(&n2);
     ebb_run_fini(&before);
+    /* a dry-run plan never becomes a run */
+    ebb_plan dry = s.plan;
+    dry.dry_run = true;
+    assert_int_equal(ebb_run_init(&dry, "run-dry", &default_cfg, &before, &err), EBB_E_REFUSED);
     ebb_rollout_output_fini(&o1);
     ebb_rollout_output_fini(&o2);
     sim_fini(&s);
