@@ -435,7 +435,7 @@ static unit *select_units(build_ctx *c, size_t *n_out, const char **env_out)
         c->oom = true;
         return NULL;
     }
-    size_t n = 0, n_hosts = 0;
+    size_t n = 0, n_hosts = 0, n_dead = 0;
     for (size_t i = 0; i < f->n_hosts; i++) {
         const ebb_fleet_host *h = &f->hosts[i];
         if (strcmp(h->env, env) != 0 ||
@@ -455,6 +455,7 @@ static unit *select_units(build_ctx *c, size_t *n_out, const char **env_out)
                         "skip_dead to leave it out",
                         h->name, quiet, f->liveness_s);
             }
+            n_dead++;
             continue;
         }
         for (size_t d = 0; d < sel->n_dbs; d++) {
@@ -471,6 +472,8 @@ static unit *select_units(build_ctx *c, size_t *n_out, const char **env_out)
     if (n_hosts == 0)
         problem(&c->pb, "no hosts selected (environment %s%s)", env,
                 sel->n_hosts ? ", named hosts" : "");
+    else if (n_dead == n_hosts && in->skip_dead)
+        problem(&c->pb, "no alive hosts selected (all %zu not alive)", n_dead);
     qsort(units, n, sizeof *units, unit_cmp);
     *n_out = n;
     return units;

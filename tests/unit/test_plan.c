@@ -345,6 +345,15 @@ static void test_other_refusals(void **state)
     assert_string_equal(plan.skipped[0].host, "prod-02");
     ebb_plan_fini(&plan);
     f.hosts[ebb_fix_host(&f, "prod-02")].last_seen = EBB_FIX_NOW;
+    /* every selected host dead: nothing left to plan */
+    for (size_t i = 0; i < 3; i++)
+        f.hosts[i].last_seen = EBB_FIX_NOW - 600;
+    in = ebb_fix_input(&f, EBB_RUN_ROLLOUT, "dev", "0005");
+    in.skip_dead = true;
+    assert_int_equal(ebb_plan_build(&in, &plan, &err), EBB_E_REFUSED);
+    assert_non_null(strstr(err.msg, "no alive hosts selected (all 3 not alive)"));
+    for (size_t i = 0; i < 3; i++)
+        f.hosts[i].last_seen = EBB_FIX_NOW;
 
     /* A selected database missing on a host. */
     const char *dbs[] = {"billing"};
