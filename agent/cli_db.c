@@ -20,7 +20,10 @@ enum {
     O_NO_RESTORE = 1 << 9, O_DESCRIBE = 1 << 10, O_LIMIT = 1 << 11, O_RUN = 1 << 12,
     O_FORMAT = 1 << 13, O_COMPRESS = 1 << 14, O_JOBS = 1 << 15, O_KEEP = 1 << 16,
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
+    O_ACCEPT_LOSS = 1 << 20, O_ACCEPT_UNKNOWN = 1 << 21, O_PROBE_TIMEOUT = 1 << 22,
 };
+
+#define O_RISK (O_ACCEPT_LOSS | O_ACCEPT_UNKNOWN | O_PROBE_TIMEOUT)
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
 #define O_TIMEOUTS (O_LOCK_TIMEOUT | O_STMT_TIMEOUT)
@@ -42,15 +45,23 @@ static const command COMMANDS[] = {
      "differs from the fingerprint recorded for the current revision)."},
     {"history", ebb_cli_db_cmd_history, O_DSN | O_LIMIT | O_RUN, O_DSN, 0, "",
      "Events of ebb.events, oldest first (--limit N newest, --run RUN_ID one run)."},
-    {"up", ebb_cli_db_cmd_up, O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS,
+    {"up", ebb_cli_db_cmd_up,
+     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_RISK,
      O_DSN | O_SOURCE, 0, "",
-     "Apply revisions up to --to TARGET (default: head). Each step and its registry\n"
-     "row commit together; the fingerprint is recorded after every step."},
+     "Apply revisions up to --to TARGET (default: head), after the risk probes\n"
+     "(see plan). Each step and its registry row commit together; the fingerprint\n"
+     "is recorded after every step."},
+    {"plan", ebb_cli_db_cmd_plan, O_DSN | O_SOURCE | O_KIND | O_TO | O_RISK, O_DSN | O_SOURCE, 0,
+     "",
+     "The path to --to TARGET (default: head) and its risk report: every risky\n"
+     "statement with what read-only probes found (rows that would be lost, duplicates,\n"
+     "NULLs, orphans, values that do not fit), and whether up/down would refuse it."},
     {"down", ebb_cli_db_cmd_down,
-     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP,
+     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP |
+         O_RISK,
      O_DSN | O_SOURCE | O_TO | O_BACKUP_DIR, 0, "",
-     "Revert to --to TARGET (required). In order: lock; checksum validation;\n"
-     "row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
+     "Revert to --to TARGET (required). In order: lock; checksum validation; risk\n"
+     "probes; row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
      "checks. When a step or a check fails after something was committed, the\n"
      "backup is restored and checked (exit 6) unless --no-restore."},
     {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SOURCE | O_KIND | O_WHO, O_DSN | O_SOURCE, 0, "",
@@ -95,11 +106,14 @@ static const struct {
     {O_PG_BIN, "  --pg-bin DIR          directory of pg_dump/pg_restore"},
     {O_LOCK_TIMEOUT, "  --lock-timeout MS     lock_timeout for migration steps"},
     {O_STMT_TIMEOUT, "  --statement-timeout MS  statement_timeout for migration steps"},
+    {O_ACCEPT_LOSS, "  --accept-data-loss    go ahead although probes found data at risk (recorded)"},
+    {O_ACCEPT_UNKNOWN, "  --accept-unknown      go ahead although statements cannot be analysed (recorded)"},
+    {O_PROBE_TIMEOUT, "  --probe-timeout MS    statement_timeout of each risk probe (default 5000)"},
 };
 
 static const char EXIT_HELP[] =
     "Exit codes: 0 ok; 1 failed; 2 usage; 3 configuration; 4 refused before anything\n"
-    "changed (lock held, checksum mismatch); 5 verification failed; 6 failed after\n"
+    "changed (lock held, checksum mismatch, data at risk); 5 verification failed; 6 failed after\n"
     "changes and restored from the backup; 7 database unavailable.\n";
 
 static void usage_all(FILE *out)
@@ -191,6 +205,9 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         {"pg-bin", required_argument, NULL, 'p'},
         {"lock-timeout", required_argument, NULL, 'L'},
         {"statement-timeout", required_argument, NULL, 'S'},
+        {"accept-data-loss", no_argument, NULL, 'A'},
+        {"accept-unknown", no_argument, NULL, 'U'},
+        {"probe-timeout", required_argument, NULL, 'P'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -203,7 +220,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'R', O_RUN_ID},     {'N', O_NO_RESTORE},  {'D', O_DESCRIBE}, {'l', O_LIMIT},
                 {'u', O_RUN},        {'f', O_FORMAT},      {'Z', O_COMPRESS}, {'j', O_JOBS},
                 {'K', O_KEEP},       {'p', O_PG_BIN},      {'L', O_LOCK_TIMEOUT},
-                {'S', O_STMT_TIMEOUT}};
+                {'S', O_STMT_TIMEOUT}, {'A', O_ACCEPT_LOSS}, {'U', O_ACCEPT_UNKNOWN},
+                {'P', O_PROBE_TIMEOUT}};
     unsigned given = 0;
     opterr = 0;
     optind = 1;
@@ -250,6 +268,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'u': c->run_filter = optarg; break;
         case 'p': c->pg_bin_dir = optarg; break;
         case 'J': c->json = true; break;
+        case 'A': c->accept_data_loss = true; break;
+        case 'U': c->accept_unknown = true; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -259,6 +279,7 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'j':
         case 'K':
         case 'L':
+        case 'P':
         case 'S': {
             long max = ch == 'Z' ? 9 : ch == 'j' ? 64 : 100000000L;
             if (!parse_long(optarg, ch == 'j' ? 1 : 0, max, &v))
@@ -273,6 +294,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 c->keep = v;
             else if (ch == 'L')
                 c->lock_timeout_ms = v;
+            else if (ch == 'P')
+                c->probe_timeout_ms = v;
             else
                 c->statement_timeout_ms = v;
             break;
@@ -337,6 +360,7 @@ int ebb_cli_db_main(int argc, char **argv)
     ebb_pg_close(c.pg);
     if (c.have_graph)
         ebb_graph_fini(&c.graph);
+    free(c.risk_details);
     return rc;
 }
 
