@@ -130,9 +130,10 @@ typedef struct ebb_risk_probe {
  */
 typedef enum ebb_risk_touch_kind {
     EBB_TOUCH_ROWS,     /* rows added or removed (DELETE, INSERT, TRUNCATE, COPY FROM, MERGE) */
-    EBB_TOUCH_VALUES,   /* values of column (NULL: of any column) change or the column is
-                           added, dropped, renamed or retyped */
+    EBB_TOUCH_VALUES,   /* values of column (NULL: of any column) change, or the column is
+                           added, renamed or retyped */
     EBB_TOUCH_IDENTITY, /* the name now means another table (CREATE, DROP, RENAME, SET SCHEMA) */
+    EBB_TOUCH_DROPPED,  /* column is dropped (a later statement reading it fails anyway) */
 } ebb_risk_touch_kind;
 
 typedef struct ebb_risk_touch {

@@ -399,15 +399,19 @@ void ebb_risk_classify_alter_table(ebb_risk_ctx *ctx, const PgQuery__AlterTableS
             continue;
         /* Columns added, dropped or retyped: later probes of them would read the old column. */
         const char *column = NULL;
+        ebb_risk_touch_kind kind = EBB_TOUCH_VALUES;
         if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn && cmd->def != NULL &&
             cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
             column = cmd->def->column_def->colname;
-        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn ||
-                 cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType)
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType)
             column = cmd->name;
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn) {
+            column = cmd->name;
+            kind = EBB_TOUCH_DROPPED;
+        }
         if (column != NULL)
-            ebb_risk_add_touch(ctx, &ctx->out->items[ctx->out->count - 1], EBB_TOUCH_VALUES,
-                               tg.schema, tg.name, column);
+            ebb_risk_add_touch(ctx, &ctx->out->items[ctx->out->count - 1], kind, tg.schema,
+                               tg.name, column);
     }
 }
 

@@ -21,8 +21,8 @@ static bool touch_hits(const ebb_risk_touch *t, const ebb_risk_probe *p)
     const char *col = p->n_keys > 0 ? p->keys[0].column : NULL;
     switch (p->kind) {
     case EBB_PROBE_ROWS_IN_SCHEMA:
-        return t->kind != EBB_TOUCH_VALUES && (t->table.schema[0] == '\0' ||
-                                               strcmp(t->table.schema, p->target.name) == 0);
+        return (t->kind == EBB_TOUCH_ROWS || t->kind == EBB_TOUCH_IDENTITY) &&
+               strcmp(t->table.schema, p->target.name) == 0;
     case EBB_PROBE_DEPENDENTS:
         return t->kind == EBB_TOUCH_IDENTITY && same_table(&t->table, &p->target);
     case EBB_PROBE_DOMAIN_VALUES:
@@ -35,6 +35,13 @@ static bool touch_hits(const ebb_risk_touch *t, const ebb_risk_probe *p)
     }
     if (!same_table(&t->table, &p->target))
         return false;
+    if (t->kind == EBB_TOUCH_DROPPED) {
+        /* Only a probe of that very column reads something the path has removed. */
+        for (size_t k = 0; k < p->n_keys; k++)
+            if (p->keys[k].column != NULL && strcmp(p->keys[k].column, t->column) == 0)
+                return true;
+        return false;
+    }
     if (t->kind != EBB_TOUCH_VALUES)
         return true;
     if (p->kind == EBB_PROBE_ROWS_IN_TABLE)
