@@ -21,7 +21,10 @@ enum {
     O_FORMAT = 1 << 13, O_COMPRESS = 1 << 14, O_JOBS = 1 << 15, O_KEEP = 1 << 16,
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
     O_FROM = 1 << 20, O_KEEP_SCRATCH = 1 << 21, O_STRICT = 1 << 22,
+    O_ACCEPT_LOSS = 1 << 23, O_ACCEPT_UNKNOWN = 1 << 24, O_PROBE_TIMEOUT = 1 << 25,
 };
+
+#define O_RISK (O_ACCEPT_LOSS | O_ACCEPT_UNKNOWN | O_PROBE_TIMEOUT)
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
 /* Addressing: accepted by every command so one set of arguments names a database everywhere. */
@@ -45,15 +48,23 @@ static const command COMMANDS[] = {
      "differs from the fingerprint recorded for the current revision)."},
     {"history", ebb_cli_db_cmd_history, O_DSN | O_LIMIT | O_RUN, O_DSN, 0, "",
      "Events of ebb.events, oldest first (--limit N newest, --run RUN_ID one run)."},
-    {"up", ebb_cli_db_cmd_up, O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS,
+    {"up", ebb_cli_db_cmd_up,
+     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_RISK,
      O_DSN | O_SOURCE, 0, "",
-     "Apply revisions up to --to TARGET (default: head). Each step and its registry\n"
-     "row commit together; the fingerprint is recorded after every step."},
+     "Apply revisions up to --to TARGET (default: head), after the risk probes\n"
+     "(see plan). Each step and its registry row commit together; the fingerprint\n"
+     "is recorded after every step."},
+    {"plan", ebb_cli_db_cmd_plan, O_DSN | O_SOURCE | O_KIND | O_TO | O_RISK, O_DSN | O_SOURCE, 0,
+     "",
+     "The path to --to TARGET (default: head) and its risk report: every risky\n"
+     "statement with what read-only probes found (rows that would be lost, duplicates,\n"
+     "NULLs, orphans, values that do not fit), and whether up/down would refuse it."},
     {"down", ebb_cli_db_cmd_down,
-     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP,
+     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP |
+         O_RISK,
      O_DSN | O_SOURCE | O_TO | O_BACKUP_DIR, 0, "",
-     "Revert to --to TARGET (required). In order: lock; checksum validation;\n"
-     "row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
+     "Revert to --to TARGET (required). In order: lock; checksum validation; risk\n"
+     "probes; row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
      "checks. When a step or a check fails after something was committed, the\n"
      "backup is restored and checked (exit 6) unless --no-restore."},
     {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SOURCE | O_KIND | O_WHO, O_DSN | O_SOURCE, 0, "",
@@ -117,11 +128,14 @@ static const struct {
              "                        an empty scratch database)"},
     {O_KEEP_SCRATCH, "  --keep                keep the scratch database (its name is printed)"},
     {O_STRICT, "  --strict              count irreversible-by-design downs as broken"},
+    {O_ACCEPT_LOSS, "  --accept-data-loss    go ahead although probes found data at risk (recorded)"},
+    {O_ACCEPT_UNKNOWN, "  --accept-unknown      go ahead although statements cannot be analysed (recorded)"},
+    {O_PROBE_TIMEOUT, "  --probe-timeout MS    statement_timeout of each risk probe (default 5000)"},
 };
 
 static const char EXIT_HELP[] =
     "Exit codes: 0 ok; 1 failed; 2 usage; 3 configuration; 4 refused before anything\n"
-    "changed (lock held, checksum mismatch); 5 verification failed; 6 failed after\n"
+    "changed (lock held, checksum mismatch, data at risk); 5 verification failed; 6 failed after\n"
     "changes and restored from the backup; 7 database unavailable.\n";
 
 static void usage_all(FILE *out)
@@ -218,6 +232,9 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         {"statement-timeout", required_argument, NULL, 'S'},
         {"from", required_argument, NULL, 'F'},
         {"strict", no_argument, NULL, 'X'},
+        {"accept-data-loss", no_argument, NULL, 'A'},
+        {"accept-unknown", no_argument, NULL, 'U'},
+        {"probe-timeout", required_argument, NULL, 'P'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -231,7 +248,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'u', O_RUN},        {'f', O_FORMAT},      {'Z', O_COMPRESS}, {'j', O_JOBS},
                 {'K', O_KEEP},       {'p', O_PG_BIN},      {'L', O_LOCK_TIMEOUT},
                 {'S', O_STMT_TIMEOUT}, {'F', O_FROM},       {'E', O_KEEP_SCRATCH},
-                {'X', O_STRICT}};
+                {'X', O_STRICT},
+                {'A', O_ACCEPT_LOSS}, {'U', O_ACCEPT_UNKNOWN}, {'P', O_PROBE_TIMEOUT}};
     /* --keep is a count for backups and a flag for rehearse (keep the scratch database). */
     struct option lo[sizeof(longopts) / sizeof(longopts[0])];
     memcpy(lo, longopts, sizeof(lo));
@@ -260,7 +278,7 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         if (bit != 0 && !(cmd->opts & bit) && !(bit & O_ADDR)) {
             /* Name the option, not its value (argv[optind - 1] may be the value). */
             const char *name = "?";
-            for (const struct option *o = longopts; o->name != NULL; o++)
+            for (const struct option *o = lo; o->name != NULL; o++)
                 if (o->val == ch)
                     name = o->name;
             return usage_error(cmd->name, "option '--%s' does not apply to this command", name);
@@ -294,6 +312,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'F': c->from = optarg; break;
         case 'E': c->keep_scratch = true; break;
         case 'X': c->strict = true; break;
+        case 'A': c->accept_data_loss = true; break;
+        case 'U': c->accept_unknown = true; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -303,6 +323,7 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'j':
         case 'K':
         case 'L':
+        case 'P':
         case 'S': {
             long max = ch == 'Z' ? 9 : ch == 'j' ? 64 : 100000000L;
             if (!parse_long(optarg, ch == 'j' ? 1 : 0, max, &v))
@@ -317,6 +338,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 c->keep = v;
             else if (ch == 'L')
                 c->lock_timeout_ms = v;
+            else if (ch == 'P')
+                c->probe_timeout_ms = v;
             else
                 c->statement_timeout_ms = v;
             break;
@@ -381,6 +404,7 @@ int ebb_cli_db_main(int argc, char **argv)
     ebb_pg_close(c.pg);
     if (c.have_graph)
         ebb_graph_fini(&c.graph);
+    free(c.risk_details);
     return rc;
 }
 

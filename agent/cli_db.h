@@ -9,6 +9,7 @@
 
 #include "agent/backup.h"
 #include "agent/fingerprint.h"
+#include "agent/graph.h"
 #include "agent/migration.h"
 #include "agent/registry.h"
 #include "common/error.h"
@@ -41,6 +42,10 @@ typedef struct ebb_cli_db {
     bool describe;
     long lock_timeout_ms;
     long statement_timeout_ms;
+    long probe_timeout_ms;    /* risk probes' statement_timeout; 0 = default */
+    bool accept_data_loss;    /* go ahead although the risk probes found data at risk */
+    bool accept_unknown;      /* go ahead although statements cannot be analysed */
+    char *risk_details;       /* owned: JSON object text merged into the run's events, or NULL */
     long limit;
     int compress;
     int jobs;
@@ -101,6 +106,16 @@ json_t *ebb_cli_db_manifest_json(const ebb_backup_manifest *m);
 EBB_MUSTCHECK ebb_code ebb_cli_db_restore_checked(ebb_cli_db *c, const char *id,
                                                   ebb_backup_manifest *out, ebb_error *err);
 
+/*
+ * Probe the risks of path (agent/risk_probe.h) and decide (risk_verdict.h)
+ * with c's --accept-* flags. A refusal is EBB_E_REFUSED naming the first
+ * offending statement and what the probe found; going ahead only because of
+ * a flag sets c->risk_details for the events. Prints the report on stderr
+ * unless --json; *risk_json gets it as JSON (new reference, may be NULL).
+ */
+EBB_MUSTCHECK ebb_code ebb_cli_db_risk_gate(ebb_cli_db *c, const ebb_path *path,
+                                            json_t **risk_json, ebb_error *err);
+
 /* Commands: each returns the exit code. */
 int ebb_cli_db_cmd_status(ebb_cli_db *c);
 int ebb_cli_db_cmd_history(ebb_cli_db *c);
@@ -113,5 +128,6 @@ int ebb_cli_db_cmd_backups(ebb_cli_db *c);
 int ebb_cli_db_cmd_restore(ebb_cli_db *c);
 int ebb_cli_db_cmd_rehearse(ebb_cli_db *c); /* cli_db_rehearse.c */
 int ebb_cli_db_cmd_stamp(ebb_cli_db *c);    /* cli_db_stamp.c */
+int ebb_cli_db_cmd_plan(ebb_cli_db *c);
 
 #endif

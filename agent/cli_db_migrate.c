@@ -36,6 +36,7 @@ static ebb_migrate_opts run_opts(ebb_cli_db *c)
     o.db_name = NULL;
     o.lock_timeout_ms = c->lock_timeout_ms;
     o.statement_timeout_ms = c->statement_timeout_ms;
+    o.event_details = c->risk_details;
     o.progress = on_progress;
     o.progress_ctx = c;
     return o;
@@ -138,17 +139,28 @@ int ebb_cli_db_cmd_up(ebb_cli_db *c)
     if (ebb_migrate_resolve(c->pg, &c->graph, &target, &path, &err) != EBB_OK)
         return ebb_cli_db_fail(c, &err, ebb_exit_for_code(err.code), NULL);
     ebb_direction dir = path.direction;
-    ebb_path_fini(&path);
     if (dir == EBB_DIR_DOWN) {
+        ebb_path_fini(&path);
         ebb_error_set(&err, EBB_E_INVALID, "target '%s' is below the current revision: use "
                       "'down --to %s'", c->to ? c->to : "head", c->to ? c->to : "head");
         return ebb_cli_db_fail(c, &err, EBB_EXIT_USAGE, NULL);
+    }
+    json_t *risk = NULL;
+    ebb_code gate = ebb_cli_db_risk_gate(c, &path, &risk, &err);
+    ebb_path_fini(&path);
+    if (gate != EBB_OK) {
+        ebb_cli_db_event(c, EBB_EVENT_FAIL, NULL, &err,
+                         json_pack("{s:s, s:s}", "command", "up", "stage", "risk"));
+        return ebb_cli_db_fail(c, &err, ebb_exit_for_code(gate),
+                               json_pack("{s:s, s:o?}", "run_id", c->run_id, "risk", risk));
     }
     ebb_migrate_opts opts = run_opts(c);
     ebb_migrate_result res;
     ebb_code code = ebb_migrate_run(c->pg, &c->graph, &target, &opts, &res, &err);
     json_t *doc = result_json(&res);
     json_object_set_new(doc, "run_id", json_string(c->run_id));
+    if (risk != NULL)
+        json_object_set_new(doc, "risk", risk);
     if (code != EBB_OK) {
         ebb_migrate_result_fini(&res);
         return ebb_cli_db_fail(c, &err, ebb_exit_for_code(code), doc);
@@ -227,6 +239,12 @@ static int down_prepare(down_run *d, const ebb_target *target)
         ebb_plan_check_checksums(&c->graph, &d->path, &d->applied, false, NULL, NULL, &err) !=
             EBB_OK)
         return refuse(d, &err, EBB_EXIT_REFUSED);
+    json_t *risk = NULL;
+    ebb_code gate = ebb_cli_db_risk_gate(c, &d->path, &risk, &err);
+    if (risk != NULL)
+        json_object_set_new(d->doc, "risk", risk);
+    if (gate != EBB_OK) /* before the backup: a refused path changes and costs nothing */
+        return refuse(d, &err, ebb_exit_for_code(gate));
     if (ebb_datacheck_count_rows(c->pg, &d->before, &err) != EBB_OK)
         return refuse(d, &err, EBB_EXIT_FAILURE);
     d->have_counts = true;

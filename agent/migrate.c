@@ -104,6 +104,12 @@ static char *step_details(const run *r, size_t i, const ebb_error *failure, int 
             json_array_append_new(a, json_string(r->res->checksum_overrides[k]));
         json_object_set_new(o, "checksums_ignored", a);
     }
+    if (r->opts->event_details != NULL) {
+        json_t *extra = json_loads(r->opts->event_details, 0, NULL);
+        if (json_is_object(extra))
+            json_object_update(o, extra);
+        json_decref(extra);
+    }
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return text;

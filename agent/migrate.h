@@ -40,6 +40,8 @@ typedef struct ebb_migrate_opts {
     bool ignore_checksums;     /* run a down path despite checksum mismatches (recorded) */
     bool lock_held;            /* the caller already holds ebb_lock_try on pg */
     bool skip_fingerprint_check; /* do not compare the fingerprint after a down path */
+    const char *event_details; /* JSON object text whose members are added to the details of
+                                  every deploy / revert / fail event of the path (may be NULL) */
     ebb_progress_fn progress;  /* may be NULL */
     void *progress_ctx;
 } ebb_migrate_opts;

@@ -81,6 +81,29 @@ static void probe_fini(ebb_risk_probe *p)
     free(p->from_text);
     free(p->with_text);
     free(p->constraint);
+    ebb_risk_finding_fini(&p->found);
+}
+
+void ebb_risk_finding_fini(ebb_risk_finding *f)
+{
+    for (size_t i = 0; i < f->n_examples; i++)
+        free(f->examples[i]);
+    free(f->examples);
+    free(f->note);
+    free(f->changed_by);
+    memset(f, 0, sizeof *f);
+}
+
+const char *ebb_risk_probe_status_name(ebb_risk_probe_status status)
+{
+    switch (status) {
+    case EBB_PROBE_NOT_RUN: return "not-run";
+    case EBB_PROBE_DONE: return "done";
+    case EBB_PROBE_ABSENT: return "absent";
+    case EBB_PROBE_CANNOT: return "cannot-probe";
+    case EBB_PROBE_FAILED: return "failed";
+    }
+    return "?";
 }
 
 static void item_fini(ebb_risk_item *it)
@@ -91,6 +114,12 @@ static void item_fini(ebb_risk_item *it)
     for (size_t i = 0; i < it->n_probes; i++)
         probe_fini(&it->probes[i]);
     free(it->probes);
+    for (size_t i = 0; i < it->n_touches; i++) {
+        name_fini(&it->touches[i].table);
+        free(it->touches[i].column);
+    }
+    free(it->touches);
+    free(it->revision);
 }
 
 void ebb_risk_report_truncate(ebb_risk_report *report, size_t keep)
@@ -202,4 +231,22 @@ bool ebb_risk_add_key(ebb_risk_ctx *ctx, ebb_risk_probe *probe, const char *colu
     k->column = ebb_risk_strdup(ctx, column);
     k->expr = ebb_risk_strdup(ctx, expr);
     return !ctx->oom;
+}
+
+void ebb_risk_add_touch(ebb_risk_ctx *ctx, ebb_risk_item *item, ebb_risk_touch_kind kind,
+                        const char *schema, const char *table, const char *column)
+{
+    if (item == NULL || ctx->oom || table == NULL)
+        return;
+    ebb_risk_touch *t = realloc(item->touches, (item->n_touches + 1) * sizeof *t);
+    if (t == NULL) {
+        ctx->oom = true;
+        return;
+    }
+    item->touches = t;
+    ebb_risk_touch *n = &t[item->n_touches++];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    (void)ebb_risk_name_set(ctx, &n->table, schema, table);
+    n->column = ebb_risk_strdup(ctx, column);
 }

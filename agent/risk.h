@@ -76,6 +76,31 @@ typedef struct ebb_risk_type {
     char *text;         /* the type exactly as written: "character varying(20)" */
 } ebb_risk_type;
 
+/* What a live probe found (agent/risk_probe.h fills it; the classifier leaves it zero). */
+typedef enum ebb_risk_probe_status {
+    EBB_PROBE_NOT_RUN = 0, /* no probe was run (classification only) */
+    EBB_PROBE_DONE,        /* measured: count (and examples) are set */
+    EBB_PROBE_ABSENT,      /* the object does not exist before the path runs: nothing to lose */
+    EBB_PROBE_CANNOT,      /* no read-only query can answer it (note says why) */
+    EBB_PROBE_FAILED,      /* the query failed or timed out (note has the server's message) */
+} ebb_risk_probe_status;
+
+/* "not-run", "done", "absent", "cannot-probe", "failed"; "?" otherwise. */
+const char *ebb_risk_probe_status_name(ebb_risk_probe_status status);
+
+typedef struct ebb_risk_finding {
+    ebb_risk_probe_status status;
+    long long count;    /* DONE: rows (or groups, objects) found; see the kinds */
+    long long rows;     /* DONE, DUPLICATES: rows in the duplicate groups; else == count */
+    bool estimate;      /* DONE: count is the planner's estimate (large table) */
+    bool at_least;      /* DONE: count is a lower bound (a cast trial stops at the first failure) */
+    char **examples;    /* a few offending keys / values / objects as text (owned) */
+    size_t n_examples;
+    char *note;         /* one sentence for the report, or NULL (owned) */
+    char *changed_by;   /* "file:line KIND" of an earlier statement on the path that changes
+                           what this probe reads: the live value predates it (owned, or NULL) */
+} ebb_risk_finding;
+
 typedef struct ebb_risk_probe {
     ebb_risk_probe_kind kind;
     const char *object_kind; /* static: "table", "column", "schema", "type", "domain", ... */
@@ -95,7 +120,27 @@ typedef struct ebb_risk_probe {
     char *from_text;         /* ROWS_MATCHING: DELETE USING / UPDATE FROM list as written, or NULL */
     char *with_text;         /* ROWS_MATCHING: the leading "WITH ..." clause as written, or NULL */
     char *constraint;        /* VALIDATE: constraint name */
+    ebb_risk_finding found;  /* live result (risk_probe.h); zero after classification */
 } ebb_risk_probe;
+
+/*
+ * What a statement changes that a later probe on the same path might read
+ * (the probes run before the path, so a probe of an object changed earlier
+ * on the path measures the old object).
+ */
+typedef enum ebb_risk_touch_kind {
+    EBB_TOUCH_ROWS,     /* rows added or removed (DELETE, INSERT, TRUNCATE, COPY FROM, MERGE) */
+    EBB_TOUCH_VALUES,   /* values of column (NULL: of any column) change, or the column is
+                           added, renamed or retyped */
+    EBB_TOUCH_IDENTITY, /* the name now means another table (CREATE, DROP, RENAME, SET SCHEMA) */
+    EBB_TOUCH_DROPPED,  /* column is dropped (a later statement reading it fails anyway) */
+} ebb_risk_touch_kind;
+
+typedef struct ebb_risk_touch {
+    ebb_risk_touch_kind kind;
+    ebb_risk_name table; /* de-quoted; schema "" = search_path */
+    char *column;        /* VALUES: the column, or NULL for every column */
+} ebb_risk_touch;
 
 /* Longest statement text kept in an item, in bytes (longer ones end in "..."). */
 #define EBB_RISK_STMT_MAX 200
@@ -117,6 +162,9 @@ typedef struct ebb_risk_item {
     char *reason;           /* one sentence: what it destroys or why it may fail */
     ebb_risk_probe *probes; /* owned */
     size_t n_probes;
+    ebb_risk_touch *touches; /* owned: what it changes (UNKNOWN items may change anything) */
+    size_t n_touches;
+    char *revision;         /* revision id when classified as part of a path (owned, or NULL) */
 } ebb_risk_item;
 
 /* Items of one or more scripts, in script order. Zero-initialise, then classify. */
@@ -142,5 +190,8 @@ ebb_risk_level ebb_risk_report_worst(const ebb_risk_report *report);
 
 /* Free everything report owns and zero it. report may be NULL. */
 void ebb_risk_report_fini(ebb_risk_report *report);
+
+/* Free what a finding owns and zero it (to re-run a probe). */
+void ebb_risk_finding_fini(ebb_risk_finding *f);
 
 #endif

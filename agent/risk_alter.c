@@ -389,9 +389,30 @@ void ebb_risk_classify_alter_table(ebb_risk_ctx *ctx, const PgQuery__AlterTableS
     else
         snprintf(tg.disp, sizeof tg.disp, "%s", tg.name);
     bool is_type = stmt->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_TYPE;
-    for (size_t i = 0; i < stmt->n_cmds && !ctx->oom; i++)
-        if (stmt->cmds[i]->node_case == PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
-            classify_cmd(ctx, &tg, is_type, stmt->cmds[i]->alter_table_cmd);
+    for (size_t i = 0; i < stmt->n_cmds && !ctx->oom; i++) {
+        if (stmt->cmds[i]->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD)
+            continue;
+        const PgQuery__AlterTableCmd *cmd = stmt->cmds[i]->alter_table_cmd;
+        size_t before = ctx->out->count;
+        classify_cmd(ctx, &tg, is_type, cmd);
+        if (is_type || ctx->oom || ctx->out->count == before)
+            continue;
+        /* Columns added, dropped or retyped: later probes of them would read the old column. */
+        const char *column = NULL;
+        ebb_risk_touch_kind kind = EBB_TOUCH_VALUES;
+        if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn && cmd->def != NULL &&
+            cmd->def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF)
+            column = cmd->def->column_def->colname;
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AlterColumnType)
+            column = cmd->name;
+        else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn) {
+            column = cmd->name;
+            kind = EBB_TOUCH_DROPPED;
+        }
+        if (column != NULL)
+            ebb_risk_add_touch(ctx, &ctx->out->items[ctx->out->count - 1], kind, tg.schema,
+                               tg.name, column);
+    }
 }
 
 /* Index keys: column names from the tree, expressions cut from the statement. */

@@ -121,6 +121,26 @@ static size_t update_from_tok(const ebb_risk_toks *t, size_t from)
     }
 }
 
+/* A DELETE changes the rows; an UPDATE the values of its SET columns. */
+static void dml_touches(ebb_risk_ctx *ctx, ebb_risk_item *it, bool is_delete,
+                        const PgQuery__RangeVar *rel, PgQuery__Node **targets, size_t n_targets)
+{
+    if (is_delete) {
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_ROWS, rel->schemaname, rel->relname, NULL);
+        return;
+    }
+    size_t named = 0;
+    for (size_t i = 0; i < n_targets; i++)
+        if (targets[i]->node_case == PG_QUERY__NODE__NODE_RES_TARGET &&
+            targets[i]->res_target->name[0] != '\0') {
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, rel->schemaname, rel->relname,
+                               targets[i]->res_target->name);
+            named++;
+        }
+    if (named == 0)
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, rel->schemaname, rel->relname, NULL);
+}
+
 static void classify_dml(ebb_risk_ctx *ctx, const char *kind, const PgQuery__RangeVar *rel,
                          const PgQuery__Node *where, size_t n_from, const PgQuery__WithClause *with,
                          PgQuery__Node **targets, size_t n_targets)
@@ -131,9 +151,10 @@ static void classify_dml(ebb_risk_ctx *ctx, const char *kind, const PgQuery__Ran
     const char *verb = is_delete ? "deletes" : "rewrites";
 
     if (where != NULL && where->node_case == PG_QUERY__NODE__NODE_CURRENT_OF_EXPR) {
-        (void)ebb_risk_add_item(ctx, kind, EBB_RISK_HIGH,
-                                "%s the row of %s under cursor %s; no probe can tell which",
-                                verb, name, where->current_of_expr->cursor_name);
+        ebb_risk_item *cur = ebb_risk_add_item(ctx, kind, EBB_RISK_HIGH,
+                                               "%s the row of %s under cursor %s; no probe can tell which",
+                                               verb, name, where->current_of_expr->cursor_name);
+        dml_touches(ctx, cur, is_delete, rel, targets, n_targets);
         return;
     }
     const ebb_risk_toks *t = ebb_risk_ctx_toks(ctx);
@@ -165,6 +186,7 @@ static void classify_dml(ebb_risk_ctx *ctx, const char *kind, const PgQuery__Ran
         it = ebb_risk_add_item(ctx, kind, EBB_RISK_HIGH,
                                "%s rows of %s; its clauses could not be cut out for a probe",
                                verb, name);
+    dml_touches(ctx, it, is_delete, rel, targets, n_targets);
     if (it != NULL && texts_ok && !ctx->oom) {
         ebb_risk_probe *p = ebb_risk_add_probe(ctx, it, EBB_PROBE_ROWS_MATCHING, "table",
                                                rel->schemaname, rel->relname);
@@ -206,6 +228,7 @@ static void classify_truncate(ebb_risk_ctx *ctx, const PgQuery__TruncateStmt *s)
                                                rv->schemaname, rv->relname);
         if (p != NULL)
             p->only = !rv->inh;
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_ROWS, rv->schemaname, rv->relname, NULL);
         if (cascade)
             (void)ebb_risk_add_probe(ctx, it, EBB_PROBE_DEPENDENTS, "table", rv->schemaname,
                                      rv->relname);
@@ -307,8 +330,10 @@ static void classify_drop(ebb_risk_ctx *ctx, const PgQuery__DropStmt *s)
     for (size_t i = 0; i < s->n_objects; i++) {
         const char *schema, *name;
         object_name(s->objects[i], &schema, &name);
-        if (is_table)
+        if (is_table) {
             (void)ebb_risk_add_probe(ctx, it, EBB_PROBE_ROWS_IN_TABLE, "table", schema, name);
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, schema, name, NULL);
+        }
         if (is_schema && cascade)
             (void)ebb_risk_add_probe(ctx, it, EBB_PROBE_ROWS_IN_SCHEMA, "schema", "", name);
         if (!is_table || cascade)
@@ -390,9 +415,11 @@ static void classify_select(ebb_risk_ctx *ctx, const PgQuery__SelectStmt *s)
                                 disp(buf, sizeof buf, schema, name));
     } else if (s->into_clause != NULL) {
         char buf[300];
-        (void)ebb_risk_add_item(ctx, "SELECT INTO", EBB_RISK_LOW, "creates table %s from a query",
-                                disp(buf, sizeof buf, s->into_clause->rel->schemaname,
-                                     s->into_clause->rel->relname));
+        const PgQuery__RangeVar *rv = s->into_clause->rel;
+        ebb_risk_item *it = ebb_risk_add_item(ctx, "SELECT INTO", EBB_RISK_LOW,
+                                              "creates table %s from a query",
+                                              disp(buf, sizeof buf, rv->schemaname, rv->relname));
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, rv->schemaname, rv->relname, NULL);
     } else {
         (void)ebb_risk_add_item(ctx, "SELECT", EBB_RISK_LOW, "reads only");
     }
@@ -551,8 +578,53 @@ static void classify_alter_domain(ebb_risk_ctx *ctx, const PgQuery__AlterDomainS
     }
 }
 
+/* Touches of statements that the plain rules classify: new, renamed and moved tables. */
+static void plain_touches(ebb_risk_ctx *ctx, ebb_risk_item *it, const PgQuery__Node *n)
+{
+    const PgQuery__RangeVar *rv = NULL;
+    switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_CREATE_STMT: rv = n->create_stmt->relation; break;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+        rv = n->create_table_as_stmt->into != NULL ? n->create_table_as_stmt->into->rel : NULL;
+        break;
+    case PG_QUERY__NODE__NODE_RENAME_STMT: {
+        const PgQuery__RenameStmt *r = n->rename_stmt;
+        if (r->relation == NULL)
+            return;
+        if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_COLUMN) {
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, r->relation->schemaname,
+                               r->relation->relname, r->subname);
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, r->relation->schemaname,
+                               r->relation->relname, r->newname);
+        } else if (r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_TABLE ||
+                   r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_VIEW ||
+                   r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW ||
+                   r->rename_type == PG_QUERY__OBJECT_TYPE__OBJECT_FOREIGN_TABLE) {
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, r->relation->schemaname,
+                               r->relation->relname, NULL);
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, r->relation->schemaname,
+                               r->newname, NULL);
+        }
+        return;
+    }
+    case PG_QUERY__NODE__NODE_ALTER_OBJECT_SCHEMA_STMT: {
+        const PgQuery__AlterObjectSchemaStmt *a = n->alter_object_schema_stmt;
+        if (a->relation == NULL)
+            return;
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, a->relation->schemaname,
+                           a->relation->relname, NULL);
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, a->newschema, a->relation->relname, NULL);
+        return;
+    }
+    default: return;
+    }
+    if (rv != NULL)
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_IDENTITY, rv->schemaname, rv->relname, NULL);
+}
+
 static void classify_known(ebb_risk_ctx *ctx, const PgQuery__Node *n)
 {
+    ebb_risk_item *it;
     switch (n->node_case) {
     case PG_QUERY__NODE__NODE_DELETE_STMT: {
         const PgQuery__DeleteStmt *d = n->delete_stmt;
@@ -570,21 +642,29 @@ static void classify_known(ebb_risk_ctx *ctx, const PgQuery__Node *n)
         const PgQuery__InsertStmt *s = n->insert_stmt;
         if (s->on_conflict_clause != NULL &&
             s->on_conflict_clause->action == PG_QUERY__ON_CONFLICT_ACTION__ONCONFLICT_UPDATE)
-            (void)ebb_risk_add_item(ctx, "INSERT ON CONFLICT UPDATE", EBB_RISK_HIGH,
-                                    "rewrites existing rows of %s that conflict; which ones depends "
-                                    "on the inserted rows, so no probe is made",
-                                    s->relation->relname);
+            it = ebb_risk_add_item(ctx, "INSERT ON CONFLICT UPDATE", EBB_RISK_HIGH,
+                                   "rewrites existing rows of %s that conflict; which ones depends "
+                                   "on the inserted rows, so no probe is made",
+                                   s->relation->relname);
         else
-            (void)ebb_risk_add_item(ctx, "INSERT", EBB_RISK_LOW, "adds rows to %s",
-                                    s->relation->relname);
+            it = ebb_risk_add_item(ctx, "INSERT", EBB_RISK_LOW, "adds rows to %s",
+                                   s->relation->relname);
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_ROWS, s->relation->schemaname,
+                           s->relation->relname, NULL);
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, s->relation->schemaname,
+                           s->relation->relname, NULL);
         return;
     }
-    case PG_QUERY__NODE__NODE_MERGE_STMT:
-        (void)ebb_risk_add_item(ctx, "MERGE", EBB_RISK_HIGH,
-                                "may update or delete rows of %s; which ones depends on the "
-                                "source rows, so no probe is made",
-                                n->merge_stmt->relation->relname);
+    case PG_QUERY__NODE__NODE_MERGE_STMT: {
+        const PgQuery__RangeVar *rv = n->merge_stmt->relation;
+        it = ebb_risk_add_item(ctx, "MERGE", EBB_RISK_HIGH,
+                               "may update or delete rows of %s; which ones depends on the "
+                               "source rows, so no probe is made",
+                               rv->relname);
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_ROWS, rv->schemaname, rv->relname, NULL);
+        ebb_risk_add_touch(ctx, it, EBB_TOUCH_VALUES, rv->schemaname, rv->relname, NULL);
         return;
+    }
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: classify_truncate(ctx, n->truncate_stmt); return;
     case PG_QUERY__NODE__NODE_DROP_STMT: classify_drop(ctx, n->drop_stmt); return;
     case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
@@ -604,12 +684,16 @@ static void classify_known(ebb_risk_ctx *ctx, const PgQuery__Node *n)
         return;
     case PG_QUERY__NODE__NODE_COPY_STMT: {
         const PgQuery__CopyStmt *c = n->copy_stmt;
-        if (c->is_program)
+        if (c->is_program) {
             (void)ebb_risk_add_item(ctx, "COPY PROGRAM", EBB_RISK_UNKNOWN,
                                     "runs a shell command on the database server");
-        else
-            (void)ebb_risk_add_item(ctx, c->is_from ? "COPY FROM" : "COPY TO", EBB_RISK_LOW,
-                                    c->is_from ? "adds rows" : "reads rows");
+            return;
+        }
+        it = ebb_risk_add_item(ctx, c->is_from ? "COPY FROM" : "COPY TO", EBB_RISK_LOW,
+                               c->is_from ? "adds rows" : "reads rows");
+        if (c->is_from && c->relation != NULL)
+            ebb_risk_add_touch(ctx, it, EBB_TOUCH_ROWS, c->relation->schemaname,
+                               c->relation->relname, NULL);
         return;
     }
     case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
@@ -632,8 +716,9 @@ static void classify_known(ebb_risk_ctx *ctx, const PgQuery__Node *n)
     }
     for (size_t i = 0; i < sizeof plain_rules / sizeof plain_rules[0]; i++)
         if (plain_rules[i].node == n->node_case) {
-            (void)ebb_risk_add_item(ctx, plain_rules[i].kind, plain_rules[i].level, "%s",
-                                    plain_rules[i].reason);
+            it = ebb_risk_add_item(ctx, plain_rules[i].kind, plain_rules[i].level, "%s",
+                                   plain_rules[i].reason);
+            plain_touches(ctx, it, n);
             return;
         }
     /* Not in the table: never guess low. */

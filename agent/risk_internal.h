@@ -55,6 +55,10 @@ bool ebb_risk_add_key(ebb_risk_ctx *ctx, ebb_risk_probe *probe, const char *colu
 bool ebb_risk_name_set(ebb_risk_ctx *ctx, ebb_risk_name *out, const char *schema,
                        const char *name);
 
+/* Record that item changes table (column may be NULL; see ebb_risk_touch_kind). */
+void ebb_risk_add_touch(ebb_risk_ctx *ctx, ebb_risk_item *item, ebb_risk_touch_kind kind,
+                        const char *schema, const char *table, const char *column);
+
 /* Drop items from index keep on (rollback of a failed classify call). */
 void ebb_risk_report_truncate(ebb_risk_report *report, size_t keep);
 

@@ -41,6 +41,6 @@ t3=$(now); "$psql" -XAtq -v ON_ERROR_STOP=1 -d bench_psql -1 -f "$work/all_up.sq
 
 echo "$n changes (CREATE TABLE + CREATE INDEX up, DROP TABLE down), PostgreSQL 15, one database"
 echo "ebb-agent db up              $(rate "$t0" "$t1")  one transaction + fingerprint per step"
-echo "ebb-agent db down --to base  $(rate "$t1" "$t2")  incl. lock, checksums, counts, backup, checks"
+echo "ebb-agent db down --to base  $(rate "$t1" "$t2")  incl. lock, checksums, risk probes, counts, backup, checks"
 echo "psql -1 -f (up, floor)       $(rate "$t3" "$t4")"
 echo "psql -1 -f (down, floor)     $(rate "$t4" "$t5")"

@@ -28,6 +28,10 @@ for layout in golang flyway dbmate diesel; do
   [ "$(q "$db" "SELECT count(*) FROM tags")" = 2 ] || fail "$layout: dry run changed data"
 
   agent db down --dsn "$dsn" --source "$src" --to -2 --backup-dir "$bdir" --json --reason "test down"
+  expect_rc 4 # tags and price hold data: refused without --accept-data-loss, before any backup
+  [ ! -e "$bdir" ] || fail "$layout: backup taken by a refused down"
+  agent db down --dsn "$dsn" --source "$src" --to -2 --backup-dir "$bdir" --json --reason "test down" \
+    --accept-data-loss
   expect_rc 0
   [ "$(js .done)" = 2 ] || fail "$layout: down reverted $(js .done) steps"
   [ "$(js .backup.verified)" = true ] || fail "$layout: no verified backup"

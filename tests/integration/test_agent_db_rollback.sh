@@ -7,18 +7,19 @@ set -euo pipefail
 
 main="$FIX/rollback_cases/main"
 
-# ---- 1. unique (a,b) -> (a,b,c): the down fails cleanly while duplicates exist ----
+# ---- 1. unique (a,b) -> (a,b,c): the down is refused before it starts while duplicates exist ----
 db=rb_unique
 dsn=$(new_db $db)
 agent db up --dsn "$dsn" --source "$main" --to 2
 expect_rc 0
 q $db "INSERT INTO pairs (a, b, c) VALUES (1, 1, 0), (1, 1, 1), (2, 2, 0)"
 before=$(table_sums $db)
-agent db down --dsn "$dsn" --source "$main" --to 1 --backup-dir "$WORK/b1" --json
-expect_rc 1
-[ "$(js .done)" = 0 ] || fail "unique: a step was committed"
-[ "$(js .error.sqlstate)" = 23505 ] || fail "unique: sqlstate $(js .error.sqlstate)"
-[ "$(js '.restored // "none"')" = none ] || fail "unique: restored although nothing changed"
+# The risk probes find the duplicates: refused (exit 4) even with --accept-data-loss, no backup taken.
+agent db down --dsn "$dsn" --source "$main" --to 1 --backup-dir "$WORK/b1" --accept-data-loss --json
+expect_rc 4
+[ "$(js .risk.certain_failures)" = 1 ] || fail "unique: duplicates not found by the probe"
+js .error.message | grep -q "(1,1)" || fail "unique: the duplicate key is not named"
+[ "$(js '.backup // "none"')" = none ] && [ ! -e "$WORK/b1" ] || fail "unique: backup taken"
 [ "$(table_sums $db)" = "$before" ] || fail "unique: data changed"
 [ "$(q $db "SELECT count(*) FROM pg_constraint WHERE conname = 'pairs_a_b_c_key'")" = 1 ] ||
   fail "unique: constraint lost"
@@ -29,6 +30,9 @@ agent db history --dsn "$dsn" --json
 # Without the duplicates the down goes through.
 q $db "DELETE FROM pairs WHERE c = 1"
 agent db down --dsn "$dsn" --source "$main" --to 1 --backup-dir "$WORK/b1"
+expect_rc 4
+grep -q -- "--accept-data-loss" "$WORK/err" || fail "unique: data loss refusal does not name the flag"
+agent db down --dsn "$dsn" --source "$main" --to 1 --backup-dir "$WORK/b1" --accept-data-loss
 expect_rc 0
 echo "ok unique constraint"
 
@@ -39,10 +43,10 @@ agent db up --dsn "$dsn" --source "$main" --to 2
 q $db "INSERT INTO people (first_name, last_name, age) VALUES ('Ada', 'Lovelace', 36),
        ('Alan', 'Turing', 41), ('Anon', NULL, NULL)"
 before=$(q $db "SELECT string_agg(concat_ws('|', id, first_name, last_name, age), ';' ORDER BY id) FROM people")
-agent db up --dsn "$dsn" --source "$main" --to 3
+agent db up --dsn "$dsn" --source "$main" --to 3 --accept-data-loss
 expect_rc 0
 [ "$(q $db "SELECT attrs ->> 'last_name' FROM people WHERE id = 2")" = Turing ] || fail "jsonb: up"
-agent db down --dsn "$dsn" --source "$main" --to 2 --backup-dir "$WORK/b2"
+agent db down --dsn "$dsn" --source "$main" --to 2 --backup-dir "$WORK/b2" --accept-data-loss
 expect_rc 0
 after=$(q $db "SELECT string_agg(concat_ws('|', id, first_name, last_name, age), ';' ORDER BY id) FROM people")
 [ "$before" = "$after" ] || fail "jsonb: data changed: $before / $after"
@@ -67,12 +71,12 @@ links="SELECT (SELECT count(*) FROM orgs) || '/' || (SELECT count(*) FROM teams)
               (SELECT string_agg(c::text, ',' ORDER BY o) FROM (SELECT o.name AS o, count(k.*) AS c FROM orgs o
                  JOIN teams t ON t.org_id = o.id JOIN tasks k ON k.team_id = t.id GROUP BY o.name) s)"
 shape0=$(q $db "$shape"); cons0=$(q $db "$cons"); links0=$(q $db "$links")
-agent db up --dsn "$dsn" --source "$main" --to 4
+agent db up --dsn "$dsn" --source "$main" --to 4 --accept-data-loss
 expect_rc 0
 [ "$(q $db "SELECT data_type FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'team_id'")" = uuid ] ||
   fail "uuid: up did not change types"
 [ "$(q $db "$links")" = "$links0" ] || fail "uuid: links changed by up"
-agent db down --dsn "$dsn" --source "$main" --to 3 --backup-dir "$WORK/b3" --json
+agent db down --dsn "$dsn" --source "$main" --to 3 --backup-dir "$WORK/b3" --json --accept-data-loss
 expect_rc 0
 [ "$(js .data_checks_ok)" = true ] || fail "uuid: data checks"
 [ "$(q $db "$shape")" = "$shape0" ] || fail "uuid: column types differ after down"
@@ -94,7 +98,7 @@ q $db "INSERT INTO accounts (owner, balance) SELECT 'o' || g, g * 10 FROM genera
        INSERT INTO limits SELECT id, 500 FROM accounts ON CONFLICT DO NOTHING"
 before=$(table_sums $db)
 fp0=$("$AGENT" db fingerprint --dsn "$dsn")
-agent db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b4" --json
+agent db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b4" --json --accept-data-loss
 expect_rc 6
 [ "$(js .done)" = 1 ] || fail "broken: expected one committed step, got $(js .done)"
 [ "$(js .failed_revision)" = 2 ] || fail "broken: failed revision $(js .failed_revision)"
@@ -116,7 +120,7 @@ src="$FIX/rollback_cases/slow"
 agent db up --dsn "$dsn" --source "$src"
 expect_rc 0
 set +e
-"$AGENT" db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b5" >"$WORK/first" 2>&1 &
+"$AGENT" db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b5" --accept-unknown >"$WORK/first" 2>&1 &
 first=$!
 set -e
 # Wait until the first one is inside its slow step (it holds the lock by then).
@@ -124,7 +128,7 @@ for _ in $(seq 1 100); do
   [ "$(q $db "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(4)%' AND pid <> pg_backend_pid()")" = 1 ] && break
   sleep 0.1
 done
-agent db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b5"
+agent db down --dsn "$dsn" --source "$src" --to base --backup-dir "$WORK/b5" --accept-unknown
 expect_rc 4
 grep -qi "lock" "$WORK/err" || fail "lock: message does not mention the lock"
 wait $first || fail "lock: the first down failed: $(cat "$WORK/first")"

@@ -129,7 +129,7 @@ echo "ok no CREATEDB"
 # ---- 7. a real down through the irreversible step is refused before anything runs ----
 db2=irrev
 dsn2=$(new_db $db2)
-agent db up --dsn "$dsn2" --source "$src" --to 5
+agent db up --dsn "$dsn2" --source "$src" --to 5 --accept-unknown  # 3_mood.up.sql has a DO block
 expect_rc 0
 agent db down --dsn "$dsn2" --source "$src" --to 4 --backup-dir "$WORK/b7" --json
 expect_rc 4

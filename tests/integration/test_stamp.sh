@@ -59,7 +59,7 @@ expect_rc 0
 echo "ok refusals and dry run"
 
 # ---- 4. the live schema differs from REV's recorded fingerprint: stamped, with a warning ----
-agent db up --dsn "$dsn" --source "$src" --to 4
+agent db up --dsn "$dsn" --source "$src" --to 4 --accept-unknown  # 3_mood.up.sql has a DO block
 expect_rc 0
 agent db stamp 2 --dsn "$dsn" --source "$src" --reason "restored an old backup (not really)" --json
 expect_rc 0
