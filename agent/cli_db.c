@@ -11,6 +11,7 @@
 
 #include "agent/cli_db.h"
 #include "agent/source.h"
+#include "agent/source_alembic.h"
 #include "common/exit_codes.h"
 
 /* Options, as bits: each command says which it accepts. */
@@ -20,9 +21,11 @@ enum {
     O_NO_RESTORE = 1 << 9, O_DESCRIBE = 1 << 10, O_LIMIT = 1 << 11, O_RUN = 1 << 12,
     O_FORMAT = 1 << 13, O_COMPRESS = 1 << 14, O_JOBS = 1 << 15, O_KEEP = 1 << 16,
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
+    O_ALEMBIC = 1 << 20,
 };
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
+#define O_SRC (O_SOURCE | O_KIND | O_ALEMBIC)
 #define O_TIMEOUTS (O_LOCK_TIMEOUT | O_STMT_TIMEOUT)
 #define O_BACKUP (O_BACKUP_DIR | O_FORMAT | O_COMPRESS | O_JOBS | O_KEEP | O_PG_BIN)
 
@@ -37,23 +40,23 @@ typedef struct command {
 } command;
 
 static const command COMMANDS[] = {
-    {"status", ebb_cli_db_cmd_status, O_DSN | O_SOURCE | O_KIND, O_DSN | O_SOURCE, 0, "",
+    {"status", ebb_cli_db_cmd_status, O_DSN | O_SRC, O_DSN | O_SOURCE, 0, "",
      "Current revision, applied and pending revisions, and drift (the live schema\n"
      "differs from the fingerprint recorded for the current revision)."},
     {"history", ebb_cli_db_cmd_history, O_DSN | O_LIMIT | O_RUN, O_DSN, 0, "",
      "Events of ebb.events, oldest first (--limit N newest, --run RUN_ID one run)."},
-    {"up", ebb_cli_db_cmd_up, O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS,
+    {"up", ebb_cli_db_cmd_up, O_DSN | O_SRC | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS,
      O_DSN | O_SOURCE, 0, "",
      "Apply revisions up to --to TARGET (default: head). Each step and its registry\n"
      "row commit together; the fingerprint is recorded after every step."},
     {"down", ebb_cli_db_cmd_down,
-     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP,
+     O_DSN | O_SRC | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP,
      O_DSN | O_SOURCE | O_TO | O_BACKUP_DIR, 0, "",
      "Revert to --to TARGET (required). In order: lock; checksum validation;\n"
      "row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
      "checks. When a step or a check fails after something was committed, the\n"
      "backup is restored and checked (exit 6) unless --no-restore."},
-    {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SOURCE | O_KIND | O_WHO, O_DSN | O_SOURCE, 0, "",
+    {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SRC | O_WHO, O_DSN | O_SOURCE, 0, "",
      "Run the verify script of every applied revision, then compare the live\n"
      "fingerprint with the recorded one. Exit 5 when either fails."},
     {"fingerprint", ebb_cli_db_cmd_fingerprint, O_DSN | O_DESCRIBE, O_DSN, 0, "",
@@ -65,10 +68,11 @@ static const command COMMANDS[] = {
     {"backups", ebb_cli_db_cmd_backups, O_DSN | O_BACKUP_DIR, O_BACKUP_DIR, 0, "",
      "List backups (of the --dsn database, or all), newest first; a dump that is\n"
      "missing or whose checksum differs from its manifest is listed as damaged."},
-    {"restore", ebb_cli_db_cmd_restore, O_DSN | O_WHO | O_BACKUP_DIR | O_PG_BIN,
+    {"restore", ebb_cli_db_cmd_restore, O_DSN | O_SRC | O_WHO | O_BACKUP_DIR | O_PG_BIN,
      O_DSN | O_BACKUP_DIR, 1, " BACKUP_ID",
      "Restore a backup in one transaction (refused when its checksum differs from\n"
-     "the manifest), then check the registry and the fingerprint against it."},
+     "the manifest), then check the registry and the fingerprint against it. With\n"
+     "--source of an Alembic project, alembic_version is stamped to the backup's heads."},
 };
 
 static const struct {
@@ -77,9 +81,16 @@ static const struct {
 } OPTION_HELP[] = {
     {O_DSN, "  --dsn CONNINFO        libpq connection string (its password is never shown)"},
     {O_SOURCE, "  --source DIR          migration source directory"},
-    {O_KIND, "  --kind KIND           golang-migrate, flyway, dbmate, diesel (default: detect)"},
+    {O_KIND, "  --kind KIND           golang-migrate, flyway, dbmate, diesel, sqitch, alembic\n"
+             "                        (default: detect)"},
+    {O_ALEMBIC, "  --alembic-env N=V     Alembic: add N=V to its environment (PYTHONPATH, ...;\n"
+                "                        repeatable)\n"
+                "  --alembic-python PATH Alembic: the Python that has alembic installed\n"
+                "                        (default $EBB_ALEMBIC_PYTHON, else /usr/bin/python3)"},
     {O_BACKUP_DIR, "  --backup-dir DIR      backup directory"},
-    {O_TO, "  --to TARGET           revision id, head, base, +N or -N"},
+    {O_TO, "  --to TARGET           revision id, head, base, +N or -N; Sqitch: change, @tag,\n"
+           "                        change@tag, @HEAD, @ROOT; Alembic: prefix, heads,\n"
+           "                        BRANCH@head"},
     {O_DRY_RUN, "  --dry-run             print the path, scripts and checksums; change nothing"},
     {O_REASON, "  --reason TEXT         why (recorded in events and backups)"},
     {O_OPERATOR, "  --operator NAME       who (default: $USER)"},
@@ -191,6 +202,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         {"pg-bin", required_argument, NULL, 'p'},
         {"lock-timeout", required_argument, NULL, 'L'},
         {"statement-timeout", required_argument, NULL, 'S'},
+        {"alembic-env", required_argument, NULL, 'E'},
+        {"alembic-python", required_argument, NULL, 'P'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -203,7 +216,7 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'R', O_RUN_ID},     {'N', O_NO_RESTORE},  {'D', O_DESCRIBE}, {'l', O_LIMIT},
                 {'u', O_RUN},        {'f', O_FORMAT},      {'Z', O_COMPRESS}, {'j', O_JOBS},
                 {'K', O_KEEP},       {'p', O_PG_BIN},      {'L', O_LOCK_TIMEOUT},
-                {'S', O_STMT_TIMEOUT}};
+                {'S', O_STMT_TIMEOUT}, {'E', O_ALEMBIC}, {'P', O_ALEMBIC}};
     unsigned given = 0;
     opterr = 0;
     optind = 1;
@@ -250,6 +263,14 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'u': c->run_filter = optarg; break;
         case 'p': c->pg_bin_dir = optarg; break;
         case 'J': c->json = true; break;
+        case 'E':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+                return usage_error(cmd->name, "--alembic-env takes NAME=VALUE, not '%s'", optarg);
+            if (c->n_alembic_env + 1 >= sizeof(c->alembic_env) / sizeof(c->alembic_env[0]))
+                return usage_error(cmd->name, "too many --alembic-env options");
+            c->alembic_env[c->n_alembic_env++] = optarg;
+            break;
+        case 'P': c->alembic_python = optarg; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -337,6 +358,7 @@ int ebb_cli_db_main(int argc, char **argv)
     ebb_pg_close(c.pg);
     if (c.have_graph)
         ebb_graph_fini(&c.graph);
+    free(c.alembic_ini);
     return rc;
 }
 
@@ -353,7 +375,24 @@ ebb_code ebb_cli_db_load_source(ebb_cli_db *c, ebb_error *err)
 {
     if (c->have_graph)
         return EBB_OK;
-    ebb_code rc = ebb_source_load(c->source, c->kind, &c->graph, err);
+    ebb_source_kind kind = c->kind;
+    ebb_code rc = kind == EBB_SOURCE_UNKNOWN ? ebb_source_detect(c->source, &kind, err) : EBB_OK;
+    if (rc != EBB_OK)
+        return rc;
+    if (kind == EBB_SOURCE_ALEMBIC) {
+        size_t n = strlen(c->source) + sizeof("/alembic.ini");
+        if (c->alembic_ini == NULL && (c->alembic_ini = malloc(n)) == NULL)
+            return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+        snprintf(c->alembic_ini, n, "%s/alembic.ini", c->source);
+        memset(&c->alembic, 0, sizeof(c->alembic));
+        c->alembic.ini = c->alembic_ini;
+        c->alembic.python = c->alembic_python;
+        c->alembic.dsn = c->dsn;
+        c->alembic.env = c->alembic_env; /* NULL-terminated: the array is zeroed */
+        rc = ebb_source_load_alembic(c->source, &c->alembic, &c->graph, err);
+    } else {
+        rc = ebb_source_load(c->source, kind, &c->graph, err);
+    }
     if (rc == EBB_OK)
         c->have_graph = true;
     return rc;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "agent/alembic.h"
 #include "agent/backup.h"
 #include "agent/migration.h"
 #include "agent/registry.h"
@@ -43,6 +44,12 @@ typedef struct ebb_cli_db {
     long keep;
     ebb_backup_format format;
     char run_id[96];
+    /* Alembic projects: extra environment (--alembic-env, NULL-terminated) and interpreter */
+    const char *alembic_env[33];
+    size_t n_alembic_env;
+    const char *alembic_python;
+    char *alembic_ini;      /* <source>/alembic.ini (owned) */
+    ebb_alembic_conf alembic; /* filled by ebb_cli_db_load_source for Alembic projects */
     char **args; /* positional arguments after the command */
     int n_args;
     /* opened on demand, closed by the dispatcher */
@@ -54,7 +61,11 @@ typedef struct ebb_cli_db {
 
 /* Open the database (once). Errors name the masked connection string. */
 EBB_MUSTCHECK ebb_code ebb_cli_db_connect(ebb_cli_db *c, ebb_error *err);
-/* Load the migration source (once); --source is required by the caller's command. */
+/*
+ * Load the migration source (once); --source is required by the caller's
+ * command. An Alembic project (--kind alembic, or detected by alembic.ini)
+ * is loaded through Alembic with c->alembic, which the runner then uses.
+ */
 EBB_MUSTCHECK ebb_code ebb_cli_db_load_source(ebb_cli_db *c, ebb_error *err);
 
 /*
