@@ -349,6 +349,8 @@ static ebb_code run_locked(run *r, const ebb_target *target, ebb_error *err)
     const ebb_migrate_opts *o = r->opts;
     ebb_code rc = ebb_session_set_timeouts(r->pg, o->lock_timeout_ms, o->statement_timeout_ms, err);
     if (rc == EBB_OK)
+        rc = ebb_migrate_sqitch_guard(r->pg, r->graph, err);
+    if (rc == EBB_OK)
         rc = ebb_registry_ensure(r->pg, err);
     if (rc == EBB_OK && r->graph->kind == EBB_SOURCE_ALEMBIC) {
         if (!o->alembic)

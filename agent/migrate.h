@@ -117,6 +117,15 @@ EBB_MUSTCHECK ebb_code ebb_migrate_alembic_reconcile(ebb_pg *pg, const ebb_graph
                                                      ebb_error *err);
 
 /*
+ * Sqitch graphs: refuse (EBB_E_REFUSED) a database whose Sqitch registry
+ * (sqitch.changes) lists changes of the graph's project: Sqitch and ebb keep
+ * separate registries and must not both deploy one database. Other kinds,
+ * and databases without that table: EBB_OK. ebb_migrate_run calls it.
+ */
+EBB_MUSTCHECK ebb_code ebb_migrate_sqitch_guard(ebb_pg *pg, const ebb_graph *graph,
+                                                ebb_error *err);
+
+/*
  * The path the runner would take from the recorded state to target (reads
  * the registry; no lock, no changes). For previews and for
  * ebb_datacheck_after. *out set only on success; caller: ebb_path_fini.

@@ -1,4 +1,4 @@
-/* Alembic databases: ebb.applied follows alembic_version (the truth), reconciled before every run. */
+/* Other tools' registries beside ebb's: alembic_version (the truth, reconciled) and Sqitch's (refused). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,4 +118,35 @@ ebb_code ebb_migrate_alembic_reconcile(ebb_pg *pg, const ebb_graph *graph,
     free(truth);
     free_strv(heads, n_heads);
     return rc;
+}
+
+ebb_code ebb_migrate_sqitch_guard(ebb_pg *pg, const ebb_graph *graph, ebb_error *err)
+{
+    if (graph->kind != EBB_SOURCE_SQITCH)
+        return EBB_OK;
+    char *exists = NULL;
+    ebb_code rc = ebb_pg_query_text(
+        pg, "SELECT (to_regclass('sqitch.changes') IS NOT NULL)::text", 0, NULL, &exists, err);
+    if (rc != EBB_OK)
+        return rc;
+    bool has = exists && strcmp(exists, "true") == 0;
+    free(exists);
+    if (!has)
+        return EBB_OK;
+    const char *params[] = {graph->project ? graph->project : ""};
+    char *count = NULL;
+    rc = ebb_pg_query_text(pg, "SELECT count(*)::text FROM sqitch.changes WHERE project = $1", 1,
+                           params, &count, err);
+    if (rc != EBB_OK)
+        return rc;
+    long n = count ? strtol(count, NULL, 10) : 0;
+    free(count);
+    if (n > 0)
+        return ebb_error_set(err, EBB_E_REFUSED,
+                             "this database is managed by sqitch: its registry (sqitch.changes) "
+                             "lists %ld change%s of project %s. ebb keeps its own registry "
+                             "(schema ebb) and does not read or write Sqitch's; deploy this "
+                             "database with one tool only (see docs/sqitch-alembic.md)",
+                             n, n == 1 ? "" : "s", params[0]);
+    return EBB_OK;
 }
