@@ -86,8 +86,9 @@ ebb_code ebb_sql_txn_unwrap(ebb_sql_script *split, const char *file, int first_l
     bool wrapped = n >= 2 && cls[0] == TXN_BEGIN &&
                    (cls[n - 1] == TXN_COMMIT || (rollback_ok && cls[n - 1] == TXN_ROLLBACK));
     ebb_code rc = EBB_OK;
-    /* Statement 0 last: a COMMIT in the middle says more than "BEGIN without COMMIT". */
-    for (size_t k = 1; k <= n && rc == EBB_OK; k++) {
+    /* Statement 0 last (a COMMIT in the middle says more than "BEGIN without COMMIT"),
+     * unless it is a BEGIN with options, the real reason then. */
+    for (size_t k = n && cls[0] == TXN_BEGIN_OPTS ? 0 : 1; k <= n && rc == EBB_OK; k++) {
         size_t i = k % n;
         int line = base + split->stmts[i].line;
         if (cls[i] == TXN_NONE || cls[i] == TXN_SAVEPOINT)
