@@ -93,8 +93,7 @@ ebb_code ebb_alembic_call(const ebb_alembic_conf *conf, const char *const *args,
         return err ? err->code : EBB_E_NOT_FOUND;
     char ini[PATH_MAX];
     if (!realpath(conf->ini, ini))
-        return ebb_error_errno(err, EBB_E_NOT_FOUND, errno, "Alembic: cannot find %s",
-                               conf->ini);
+        return ebb_error_errno(err, EBB_E_NOT_FOUND, errno, "Alembic: cannot find %s", conf->ini);
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", ini);
     char *slash = strrchr(dir, '/');
@@ -208,8 +207,7 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
-ebb_code ebb_alembic_current(const ebb_alembic_conf *conf, char ***heads, size_t *n,
-                             ebb_error *err)
+ebb_code ebb_alembic_current(const ebb_alembic_conf *conf, char ***heads, size_t *n, ebb_error *err)
 {
     const char *args[] = {"current", NULL};
     char *text = NULL;
@@ -280,8 +278,9 @@ ebb_code ebb_alembic_step_sql(const ebb_alembic_conf *conf, bool up, const char 
     ebb_code rc = ebb_alembic_call(conf, args, sql, NULL, err);
     free(heads);
     if (rc != EBB_OK)
-        ebb_error_prefix(err, "no offline SQL for revision %s (a migration that needs a live "
-                              "connection cannot produce it)",
+        ebb_error_prefix(err,
+                         "no offline SQL for revision %s (a migration that needs a live "
+                         "connection cannot produce it)",
                          revision);
     return rc;
 }

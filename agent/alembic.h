@@ -1,4 +1,5 @@
-/* Running Alembic for ebb: the bridge program (agent/alembic/ebb_alembic.py), its environment and its output. */
+/* Running Alembic for ebb: the bridge program (agent/alembic/ebb_alembic.py), its environment and
+ * its output. */
 #ifndef EBB_AGENT_ALEMBIC_H
 #define EBB_AGENT_ALEMBIC_H
 
@@ -20,14 +21,14 @@
  * argv, so that a password does not show in ps).
  */
 typedef struct ebb_alembic_conf {
-    const char *ini;              /* path of alembic.ini (required) */
-    const char *section;          /* ini section; NULL: "alembic" */
-    const char *python;           /* NULL: $EBB_ALEMBIC_PYTHON, else /usr/bin/python3 when it
-                                     exists, else python3 from PATH */
-    const char *helper;           /* NULL: ebb_alembic_helper_path() */
-    const char *dsn;              /* libpq conninfo of the database; NULL: the ini's URL */
-    const char *const *env;       /* extra "NAME=VALUE" (PYTHONPATH, ...); NULL-terminated, may be NULL */
-    int timeout_ms;               /* per Alembic process; <= 0: none */
+    const char *ini;        /* path of alembic.ini (required) */
+    const char *section;    /* ini section; NULL: "alembic" */
+    const char *python;     /* NULL: $EBB_ALEMBIC_PYTHON, else /usr/bin/python3 when it
+                               exists, else python3 from PATH */
+    const char *helper;     /* NULL: ebb_alembic_helper_path() */
+    const char *dsn;        /* libpq conninfo of the database; NULL: the ini's URL */
+    const char *const *env; /* extra "NAME=VALUE" (PYTHONPATH, ...); NULL-terminated, may be NULL */
+    int timeout_ms;         /* per Alembic process; <= 0: none */
 } ebb_alembic_conf;
 
 /*
@@ -59,8 +60,8 @@ EBB_MUSTCHECK ebb_code ebb_alembic_graph_json(const ebb_alembic_conf *conf, char
  * *heads is a malloc'd array of malloc'd ids, sorted (caller frees each and
  * the array); none: *n = 0. Set only on success.
  */
-EBB_MUSTCHECK ebb_code ebb_alembic_current(const ebb_alembic_conf *conf, char ***heads,
-                                           size_t *n, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_alembic_current(const ebb_alembic_conf *conf, char ***heads, size_t *n,
+                                           ebb_error *err);
 
 /*
  * Run exactly one revision: its upgrade() (up) or downgrade() (!up), with
@@ -69,8 +70,8 @@ EBB_MUSTCHECK ebb_code ebb_alembic_current(const ebb_alembic_conf *conf, char **
  * current head (down). *output as for ebb_alembic_call (also on success:
  * Alembic's log of the step; may be NULL).
  */
-EBB_MUSTCHECK ebb_code ebb_alembic_step(const ebb_alembic_conf *conf, bool up,
-                                        const char *revision, char **output, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_alembic_step(const ebb_alembic_conf *conf, bool up, const char *revision,
+                                        char **output, ebb_error *err);
 
 /*
  * The SQL that step would run, from Alembic's offline mode, starting from

@@ -1,4 +1,5 @@
-/* Other tools' registries beside ebb's: alembic_version (the truth, reconciled) and Sqitch's (refused). */
+/* Other tools' registries beside ebb's: alembic_version (the truth, reconciled) and Sqitch's
+ * (refused). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,8 +126,8 @@ ebb_code ebb_migrate_sqitch_guard(ebb_pg *pg, const ebb_graph *graph, ebb_error 
     if (graph->kind != EBB_SOURCE_SQITCH)
         return EBB_OK;
     char *exists = NULL;
-    ebb_code rc = ebb_pg_query_text(
-        pg, "SELECT (to_regclass('sqitch.changes') IS NOT NULL)::text", 0, NULL, &exists, err);
+    ebb_code rc = ebb_pg_query_text(pg, "SELECT (to_regclass('sqitch.changes') IS NOT NULL)::text",
+                                    0, NULL, &exists, err);
     if (rc != EBB_OK)
         return rc;
     bool has = exists && strcmp(exists, "true") == 0;

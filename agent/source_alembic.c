@@ -1,4 +1,5 @@
-/* Alembic projects as ebb graphs: the graph from Alembic's JSON, targets, heads and applied sets. */
+/* Alembic projects as ebb graphs: the graph from Alembic's JSON, targets, heads and applied sets.
+ */
 #include "agent/source_alembic.h"
 
 #include <jansson.h>
@@ -69,8 +70,8 @@ static ebb_code parse_revision(ebb_graph *g, size_t i, json_t *o, ebb_error *err
         !str_array(json_object_get(o, "depends_on"), &r->requires, &r->n_requires) ||
         !str_array(json_object_get(o, "branch_labels"), &r->tags, &r->n_tags)) {
         free_strv(down, n_down);
-        return ebb_error_set(err, EBB_E_INVALID,
-                             "Alembic graph: revision %s has a malformed list", id);
+        return ebb_error_set(err, EBB_E_INVALID, "Alembic graph: revision %s has a malformed list",
+                             id);
     }
     size_t n_par = n_down + r->n_requires;
     if (n_par && !(r->parents = calloc(n_par, sizeof *r->parents))) {
@@ -107,9 +108,8 @@ ebb_code ebb_alembic_graph_parse(const char *json, ebb_graph *g, ebb_error *err)
     json_t *doc = json_loads(json, 0, &je);
     json_t *revs = doc ? json_object_get(doc, "revisions") : NULL;
     if (!json_is_array(revs)) {
-        ebb_code rc = ebb_error_set(err, EBB_E_INVALID,
-                                    "Alembic graph: %s", doc ? "no \"revisions\" array"
-                                                             : je.text);
+        ebb_code rc = ebb_error_set(err, EBB_E_INVALID, "Alembic graph: %s",
+                                    doc ? "no \"revisions\" array" : je.text);
         json_decref(doc);
         return rc;
     }
@@ -208,8 +208,8 @@ static bool is_dependency(const ebb_revision *r, const char *parent_id)
     return false;
 }
 
-ebb_code ebb_alembic_heads_of(const ebb_graph *g, const bool *applied, size_t **out,
-                              size_t *n_out, ebb_error *err)
+ebb_code ebb_alembic_heads_of(const ebb_graph *g, const bool *applied, size_t **out, size_t *n_out,
+                              ebb_error *err)
 {
     bool *below = calloc(g->count ? g->count : 1, sizeof *below);
     size_t *heads = malloc((g->count ? g->count : 1) * sizeof *heads);
@@ -394,17 +394,16 @@ ebb_code ebb_alembic_resolve_target(const ebb_graph *g, const char *text, ebb_ta
         long idx = find_prefix(g, branch, list, sizeof list);
         if (idx >= 0)
             return head_of_branch(g, (size_t)idx, text, out, err);
-        return ebb_error_set(err, EBB_E_NOT_FOUND,
-                             "target %s: no branch label or revision %s%s%s", text, branch,
-                             idx == -2 ? " (ambiguous prefix: " : "", idx == -2 ? list : "");
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "target %s: no branch label or revision %s%s%s",
+                             text, branch, idx == -2 ? " (ambiguous prefix: " : "",
+                             idx == -2 ? list : "");
     }
     if (strcmp(text, "base") == 0 || text[0] == '+' || text[0] == '-')
         return ebb_target_parse(text, out, err);
     char list[512];
     long idx = find_prefix(g, text, list, sizeof list);
     if (idx == -2)
-        return ebb_error_set(err, EBB_E_INVALID, "revision prefix %s is ambiguous: %s", text,
-                             list);
+        return ebb_error_set(err, EBB_E_INVALID, "revision prefix %s is ambiguous: %s", text, list);
     if (idx < 0)
         return ebb_error_set(err, EBB_E_NOT_FOUND, "unknown revision %s (%zu revisions)", text,
                              g->count);

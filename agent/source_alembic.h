@@ -1,4 +1,5 @@
-/* Alembic projects as ebb graphs: the revision graph from Alembic itself, targets, heads and applied sets. */
+/* Alembic projects as ebb graphs: the revision graph from Alembic itself, targets, heads and
+ * applied sets. */
 #ifndef EBB_AGENT_SOURCE_ALEMBIC_H
 #define EBB_AGENT_SOURCE_ALEMBIC_H
 
@@ -31,8 +32,7 @@ EBB_MUSTCHECK ebb_code ebb_source_load_alembic(const char *dir, const ebb_alembi
  * come after all of them (EBB_E_INVALID naming it otherwise). On failure
  * graph may hold part of the revisions (ebb_graph_fini frees them).
  */
-EBB_MUSTCHECK ebb_code ebb_alembic_graph_parse(const char *json, ebb_graph *graph,
-                                               ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_alembic_graph_parse(const char *json, ebb_graph *graph, ebb_error *err);
 
 /*
  * Alembic's heads of a set of revisions: the members of the set that no

@@ -1,4 +1,5 @@
-/* Transaction control inside migration scripts: unwrap BEGIN/COMMIT, refuse the rest (PostgreSQL parser). */
+/* Transaction control inside migration scripts: unwrap BEGIN/COMMIT, refuse the rest (PostgreSQL
+ * parser). */
 #include "agent/sql_txn.h"
 
 #include <pg_query.h>
@@ -7,13 +8,13 @@
 #include <string.h>
 
 typedef enum txn_class {
-    TXN_NONE,     /* not transaction control */
-    TXN_BEGIN,    /* BEGIN / START TRANSACTION without options */
+    TXN_NONE,  /* not transaction control */
+    TXN_BEGIN, /* BEGIN / START TRANSACTION without options */
     TXN_BEGIN_OPTS,
-    TXN_COMMIT,   /* COMMIT / END (without AND CHAIN) */
-    TXN_ROLLBACK, /* ROLLBACK / ABORT (without AND CHAIN) */
+    TXN_COMMIT,    /* COMMIT / END (without AND CHAIN) */
+    TXN_ROLLBACK,  /* ROLLBACK / ABORT (without AND CHAIN) */
     TXN_SAVEPOINT, /* SAVEPOINT, RELEASE, ROLLBACK TO */
-    TXN_OTHER,    /* PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED, ... AND CHAIN */
+    TXN_OTHER,     /* PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED, ... AND CHAIN */
 } txn_class;
 
 /* Class of one statement; -1 when out of memory. A statement the parser cannot read is TXN_NONE

@@ -1,4 +1,5 @@
-/* Transaction control written inside migration scripts (Sqitch's BEGIN; ... COMMIT;) and how ebb runs it. */
+/* Transaction control written inside migration scripts (Sqitch's BEGIN; ... COMMIT;) and how ebb
+ * runs it. */
 #ifndef EBB_AGENT_SQL_TXN_H
 #define EBB_AGENT_SQL_TXN_H
 

@@ -17,15 +17,18 @@ static const char GRAPH[] =
     "{\"heads\": [\"dd\", \"xx\"], \"revisions\": ["
     "{\"revision\": \"a1\", \"down_revisions\": [], \"depends_on\": [], \"branch_labels\": [],"
     " \"doc\": \"first\", \"path\": \"/p/a1.py\"},"
-    "{\"revision\": \"a2\", \"down_revisions\": [\"a1\"], \"depends_on\": [], \"branch_labels\": [],"
+    "{\"revision\": \"a2\", \"down_revisions\": [\"a1\"], \"depends_on\": [], \"branch_labels\": "
+    "[],"
     " \"doc\": \"\", \"path\": \"/p/a2.py\"},"
     "{\"revision\": \"b1\", \"down_revisions\": [\"a1\"], \"depends_on\": [],"
     " \"branch_labels\": [\"feat\"], \"doc\": \"\", \"path\": \"/p/b1.py\"},"
     "{\"revision\": \"m0\", \"down_revisions\": [\"a2\", \"b1\"], \"depends_on\": [],"
     " \"branch_labels\": [], \"doc\": \"merge\", \"path\": \"/p/m0.py\"},"
-    "{\"revision\": \"dd\", \"down_revisions\": [\"m0\"], \"depends_on\": [], \"branch_labels\": [],"
+    "{\"revision\": \"dd\", \"down_revisions\": [\"m0\"], \"depends_on\": [], \"branch_labels\": "
+    "[],"
     " \"doc\": \"\", \"path\": \"/p/dd.py\"},"
-    "{\"revision\": \"xx\", \"down_revisions\": [], \"depends_on\": [\"a2\"], \"branch_labels\": [],"
+    "{\"revision\": \"xx\", \"down_revisions\": [], \"depends_on\": [\"a2\"], \"branch_labels\": "
+    "[],"
     " \"doc\": \"\", \"path\": \"/p/xx.py\"}]}";
 
 static int setup(void **state)

@@ -82,8 +82,8 @@ static void test_refused(void **state)
     expect_refused("CREATE TABLE a (id int);\nCOMMIT;\n", "deploy/x.sql:2: ", "without a BEGIN");
     expect_refused("BEGIN ISOLATION LEVEL SERIALIZABLE;\nSELECT 1;\nCOMMIT;\n",
                    "deploy/x.sql:1: ", "options");
-    expect_refused("BEGIN;\nSELECT 1;\nPREPARE TRANSACTION 'x';\n", "deploy/x.sql:3: ",
-                   "PREPARE TRANSACTION");
+    expect_refused("BEGIN;\nSELECT 1;\nPREPARE TRANSACTION 'x';\n",
+                   "deploy/x.sql:3: ", "PREPARE TRANSACTION");
     expect_refused("SELECT 1;\nBEGIN;\nSELECT 2;\nCOMMIT;\n", "deploy/x.sql:2: ", "middle");
 }
 
