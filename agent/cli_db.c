@@ -11,6 +11,7 @@
 
 #include "agent/cli_db.h"
 #include "agent/source.h"
+#include "agent/source_alembic.h"
 #include "common/exit_codes.h"
 
 /* Options, as bits: each command says which it accepts. */
@@ -22,6 +23,7 @@ enum {
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
     O_FROM = 1 << 20, O_KEEP_SCRATCH = 1 << 21, O_STRICT = 1 << 22,
     O_ACCEPT_LOSS = 1 << 23, O_ACCEPT_UNKNOWN = 1 << 24, O_PROBE_TIMEOUT = 1 << 25,
+    O_ALEMBIC = 1 << 26,
 };
 
 #define O_RISK (O_ACCEPT_LOSS | O_ACCEPT_UNKNOWN | O_PROBE_TIMEOUT)
@@ -29,6 +31,7 @@ enum {
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
 /* Addressing: accepted by every command so one set of arguments names a database everywhere. */
 #define O_ADDR (O_DSN | O_SOURCE | O_KIND | O_BACKUP_DIR)
+#define O_SRC (O_SOURCE | O_KIND | O_ALEMBIC)
 #define O_TIMEOUTS (O_LOCK_TIMEOUT | O_STMT_TIMEOUT)
 #define O_BACKUP (O_BACKUP_DIR | O_FORMAT | O_COMPRESS | O_JOBS | O_KEEP | O_PG_BIN)
 
@@ -43,13 +46,12 @@ typedef struct command {
 } command;
 
 static const command COMMANDS[] = {
-    {"status", ebb_cli_db_cmd_status, O_DSN | O_SOURCE | O_KIND, O_DSN | O_SOURCE, 0, "",
+    {"status", ebb_cli_db_cmd_status, O_DSN | O_SRC, O_DSN | O_SOURCE, 0, "",
      "Current revision, applied and pending revisions, and drift (the live schema\n"
      "differs from the fingerprint recorded for the current revision)."},
     {"history", ebb_cli_db_cmd_history, O_DSN | O_LIMIT | O_RUN, O_DSN, 0, "",
      "Events of ebb.events, oldest first (--limit N newest, --run RUN_ID one run)."},
-    {"up", ebb_cli_db_cmd_up,
-     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_RISK,
+    {"up", ebb_cli_db_cmd_up, O_DSN | O_SRC | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_RISK,
      O_DSN | O_SOURCE, 0, "",
      "Apply revisions up to --to TARGET (default: head), after the risk probes\n"
      "(see plan). Each step and its registry row commit together; the fingerprint\n"
@@ -60,14 +62,13 @@ static const command COMMANDS[] = {
      "statement with what read-only probes found (rows that would be lost, duplicates,\n"
      "NULLs, orphans, values that do not fit), and whether up/down would refuse it."},
     {"down", ebb_cli_db_cmd_down,
-     O_DSN | O_SOURCE | O_KIND | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP |
-         O_RISK,
+     O_DSN | O_SRC | O_TO | O_DRY_RUN | O_WHO | O_TIMEOUTS | O_NO_RESTORE | O_BACKUP | O_RISK,
      O_DSN | O_SOURCE | O_TO | O_BACKUP_DIR, 0, "",
      "Revert to --to TARGET (required). In order: lock; checksum validation; risk\n"
      "probes; row-count snapshot; backup; the down steps; fingerprint comparison; data\n"
      "checks. When a step or a check fails after something was committed, the\n"
      "backup is restored and checked (exit 6) unless --no-restore."},
-    {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SOURCE | O_KIND | O_WHO, O_DSN | O_SOURCE, 0, "",
+    {"verify", ebb_cli_db_cmd_verify, O_DSN | O_SRC | O_WHO, O_DSN | O_SOURCE, 0, "",
      "Run the verify script of every applied revision, then compare the live\n"
      "fingerprint with the recorded one. Exit 5 when either fails."},
     {"fingerprint", ebb_cli_db_cmd_fingerprint, O_DSN | O_DESCRIBE, O_DSN, 0, "",
@@ -79,12 +80,13 @@ static const command COMMANDS[] = {
     {"backups", ebb_cli_db_cmd_backups, O_DSN | O_BACKUP_DIR, O_BACKUP_DIR, 0, "",
      "List backups (of the --dsn database, or all), newest first; a dump that is\n"
      "missing or whose checksum differs from its manifest is listed as damaged."},
-    {"restore", ebb_cli_db_cmd_restore, O_DSN | O_WHO | O_BACKUP_DIR | O_PG_BIN,
+    {"restore", ebb_cli_db_cmd_restore, O_DSN | O_SRC | O_WHO | O_BACKUP_DIR | O_PG_BIN,
      O_DSN | O_BACKUP_DIR, 1, " BACKUP_ID",
      "Restore a backup in one transaction (refused when its checksum differs from\n"
-     "the manifest), then check the registry and the fingerprint against it."},
+     "the manifest), then check the registry and the fingerprint against it. With\n"
+     "--source of an Alembic project, alembic_version is stamped to the backup's heads."},
     {"rehearse", ebb_cli_db_cmd_rehearse,
-     O_DSN | O_SOURCE | O_KIND | O_FROM | O_TO | O_KEEP_SCRATCH | O_STRICT | O_PG_BIN | O_WHO |
+     O_DSN | O_SRC | O_FROM | O_TO | O_KEEP_SCRATCH | O_STRICT | O_PG_BIN | O_WHO |
          O_TIMEOUTS,
      O_DSN | O_SOURCE, 0, "",
      "Rehearse every rollback of a range on a scratch copy of the database (the\n"
@@ -92,7 +94,7 @@ static const command COMMANDS[] = {
      "fingerprint after the down compared to the one before the up, verify scripts\n"
      "and data checks. --from (default: current; 'base': an empty database) to\n"
      "--to (default: head). Exit 1 when any rollback is broken (see docs/rehearse.md)."},
-    {"stamp", ebb_cli_db_cmd_stamp, O_DSN | O_SOURCE | O_KIND | O_DRY_RUN | O_WHO,
+    {"stamp", ebb_cli_db_cmd_stamp, O_DSN | O_SRC | O_DRY_RUN | O_WHO,
      O_DSN | O_SOURCE | O_REASON, 1, " REVISION",
      "Record that the database is at REVISION without running any script (after a\n"
      "manual repair or an external restore), with a stamp event naming the operator\n"
@@ -106,9 +108,16 @@ static const struct {
 } OPTION_HELP[] = {
     {O_DSN, "  --dsn CONNINFO        libpq connection string (its password is never shown)"},
     {O_SOURCE, "  --source DIR          migration source directory"},
-    {O_KIND, "  --kind KIND           golang-migrate, flyway, dbmate, diesel (default: detect)"},
+    {O_KIND, "  --kind KIND           golang-migrate, flyway, dbmate, diesel, sqitch, alembic\n"
+             "                        (default: detect)"},
+    {O_ALEMBIC, "  --alembic-env N=V     Alembic: add N=V to its environment (PYTHONPATH, ...;\n"
+                "                        repeatable)\n"
+                "  --alembic-python PATH Alembic: the Python that has alembic installed\n"
+                "                        (default $EBB_ALEMBIC_PYTHON, else /usr/bin/python3)"},
     {O_BACKUP_DIR, "  --backup-dir DIR      backup directory"},
-    {O_TO, "  --to TARGET           revision id, head, base, +N or -N"},
+    {O_TO, "  --to TARGET           revision id, head, base, +N or -N; Sqitch: change, @tag,\n"
+           "                        change@tag, @HEAD, @ROOT; Alembic: prefix, heads,\n"
+           "                        BRANCH@head"},
     {O_DRY_RUN, "  --dry-run             print the path, scripts and checksums; change nothing"},
     {O_REASON, "  --reason TEXT         why (recorded in events and backups)"},
     {O_OPERATOR, "  --operator NAME       who (default: $USER)"},
@@ -235,6 +244,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         {"accept-data-loss", no_argument, NULL, 'A'},
         {"accept-unknown", no_argument, NULL, 'U'},
         {"probe-timeout", required_argument, NULL, 'P'},
+        {"alembic-env", required_argument, NULL, 'e'},
+        {"alembic-python", required_argument, NULL, 'y'},
         {"json", no_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -249,7 +260,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'K', O_KEEP},       {'p', O_PG_BIN},      {'L', O_LOCK_TIMEOUT},
                 {'S', O_STMT_TIMEOUT}, {'F', O_FROM},       {'E', O_KEEP_SCRATCH},
                 {'X', O_STRICT},
-                {'A', O_ACCEPT_LOSS}, {'U', O_ACCEPT_UNKNOWN}, {'P', O_PROBE_TIMEOUT}};
+                {'A', O_ACCEPT_LOSS}, {'U', O_ACCEPT_UNKNOWN}, {'P', O_PROBE_TIMEOUT},
+                {'e', O_ALEMBIC},     {'y', O_ALEMBIC}};
     /* --keep is a count for backups and a flag for rehearse (keep the scratch database). */
     struct option lo[sizeof(longopts) / sizeof(longopts[0])];
     memcpy(lo, longopts, sizeof(lo));
@@ -314,6 +326,14 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         case 'X': c->strict = true; break;
         case 'A': c->accept_data_loss = true; break;
         case 'U': c->accept_unknown = true; break;
+        case 'e':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+                return usage_error(cmd->name, "--alembic-env takes NAME=VALUE, not '%s'", optarg);
+            if (c->n_alembic_env + 1 >= sizeof(c->alembic_env) / sizeof(c->alembic_env[0]))
+                return usage_error(cmd->name, "too many --alembic-env options");
+            c->alembic_env[c->n_alembic_env++] = optarg;
+            break;
+        case 'y': c->alembic_python = optarg; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -405,6 +425,7 @@ int ebb_cli_db_main(int argc, char **argv)
     if (c.have_graph)
         ebb_graph_fini(&c.graph);
     free(c.risk_details);
+    free(c.alembic_ini);
     return rc;
 }
 
@@ -421,7 +442,24 @@ ebb_code ebb_cli_db_load_source(ebb_cli_db *c, ebb_error *err)
 {
     if (c->have_graph)
         return EBB_OK;
-    ebb_code rc = ebb_source_load(c->source, c->kind, &c->graph, err);
+    ebb_source_kind kind = c->kind;
+    ebb_code rc = kind == EBB_SOURCE_UNKNOWN ? ebb_source_detect(c->source, &kind, err) : EBB_OK;
+    if (rc != EBB_OK)
+        return rc;
+    if (kind == EBB_SOURCE_ALEMBIC) {
+        size_t n = strlen(c->source) + sizeof("/alembic.ini");
+        if (c->alembic_ini == NULL && (c->alembic_ini = malloc(n)) == NULL)
+            return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+        snprintf(c->alembic_ini, n, "%s/alembic.ini", c->source);
+        memset(&c->alembic, 0, sizeof(c->alembic));
+        c->alembic.ini = c->alembic_ini;
+        c->alembic.python = c->alembic_python;
+        c->alembic.dsn = c->dsn;
+        c->alembic.env = c->alembic_env; /* NULL-terminated: the array is zeroed */
+        rc = ebb_source_load_alembic(c->source, &c->alembic, &c->graph, err);
+    } else {
+        rc = ebb_source_load(c->source, kind, &c->graph, err);
+    }
     if (rc == EBB_OK)
         c->have_graph = true;
     return rc;

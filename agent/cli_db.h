@@ -7,11 +7,13 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "agent/alembic.h"
 #include "agent/backup.h"
 #include "agent/fingerprint.h"
 #include "agent/graph.h"
 #include "agent/migration.h"
 #include "agent/registry.h"
+#include "agent/risk_probe.h"
 #include "common/error.h"
 #include "common/pgsql.h"
 
@@ -52,6 +54,12 @@ typedef struct ebb_cli_db {
     long keep;
     ebb_backup_format format;
     char run_id[96];
+    /* Alembic projects: extra environment (--alembic-env, NULL-terminated) and interpreter */
+    const char *alembic_env[33];
+    size_t n_alembic_env;
+    const char *alembic_python;
+    char *alembic_ini;      /* <source>/alembic.ini (owned) */
+    ebb_alembic_conf alembic; /* filled by ebb_cli_db_load_source for Alembic projects */
     char **args; /* positional arguments after the command */
     int n_args;
     /* opened on demand, closed by the dispatcher */
@@ -63,7 +71,11 @@ typedef struct ebb_cli_db {
 
 /* Open the database (once). Errors name the masked connection string. */
 EBB_MUSTCHECK ebb_code ebb_cli_db_connect(ebb_cli_db *c, ebb_error *err);
-/* Load the migration source (once); --source is required by the caller's command. */
+/*
+ * Load the migration source (once); --source is required by the caller's
+ * command. An Alembic project (--kind alembic, or detected by alembic.ini)
+ * is loaded through Alembic with c->alembic, which the runner then uses.
+ */
 EBB_MUSTCHECK ebb_code ebb_cli_db_load_source(ebb_cli_db *c, ebb_error *err);
 
 /*
@@ -129,5 +141,13 @@ int ebb_cli_db_cmd_restore(ebb_cli_db *c);
 int ebb_cli_db_cmd_rehearse(ebb_cli_db *c); /* cli_db_rehearse.c */
 int ebb_cli_db_cmd_stamp(ebb_cli_db *c);    /* cli_db_stamp.c */
 int ebb_cli_db_cmd_plan(ebb_cli_db *c);
+
+/*
+ * Alembic projects: the offline SQL of every step of path (or why there is
+ * none), path->count entries, for previews and the risk gate; NULL for other
+ * kinds. Free with ebb_cli_db_external_free. cli_db_external.c
+ */
+ebb_risk_external_sql *ebb_cli_db_external_sql(ebb_cli_db *c, const ebb_path *path);
+void ebb_cli_db_external_free(ebb_risk_external_sql *ext, size_t n);
 
 #endif

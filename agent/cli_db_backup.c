@@ -8,12 +8,71 @@
 #include "agent/fingerprint.h"
 #include "agent/lock.h"
 #include "agent/registry.h"
+#include "agent/source_alembic.h"
 #include "common/exit_codes.h"
+
+/*
+ * Alembic projects: write alembic_version to the heads of the backup's
+ * revisions (alembic stamp --purge), then read it back through Alembic.
+ * pg_restore has normally restored that table already; the stamp makes it
+ * so even when the project keeps its version table elsewhere.
+ */
+static ebb_code stamp_alembic(ebb_cli_db *c, const ebb_backup_manifest *m, ebb_error *err)
+{
+    const ebb_graph *g = &c->graph;
+    bool *set = calloc(g->count ? g->count : 1, sizeof(*set));
+    if (set == NULL)
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory stamping alembic_version");
+    ebb_code rc = ebb_alembic_applied_from_heads(g, (const char *const *)m->revisions,
+                                                 m->n_revisions, set, err);
+    size_t *heads = NULL, n = 0;
+    const char **ids = NULL;
+    if (rc == EBB_OK)
+        rc = ebb_alembic_heads_of(g, set, &heads, &n, err);
+    if (rc == EBB_OK && (ids = calloc(n ? n : 1, sizeof(*ids))) == NULL)
+        rc = ebb_error_set(err, EBB_E_NOMEM, "out of memory stamping alembic_version");
+    for (size_t i = 0; rc == EBB_OK && i < n; i++)
+        ids[i] = g->revs[heads[i]].id;
+    if (rc == EBB_OK)
+        rc = ebb_alembic_stamp(&c->alembic, ids, n, err);
+    char **now = NULL;
+    size_t n_now = 0;
+    if (rc == EBB_OK)
+        rc = ebb_alembic_current(&c->alembic, &now, &n_now, err);
+    if (rc == EBB_OK) {
+        bool same = n_now == n;
+        for (size_t i = 0; same && i < n; i++) {
+            bool found = false;
+            for (size_t k = 0; k < n_now; k++)
+                found = found || strcmp(now[k], ids[i]) == 0;
+            same = found;
+        }
+        if (!same)
+            rc = ebb_error_set(err, EBB_E_VERIFY,
+                               "alembic_version after the stamp holds %zu head(s), the backup's "
+                               "revisions have %zu",
+                               n_now, n);
+        for (size_t k = 0; k < n_now; k++)
+            free(now[k]);
+        free(now);
+    }
+    if (rc != EBB_OK)
+        ebb_error_prefix(err, "alembic stamp after the restore");
+    free(ids);
+    free(heads);
+    free(set);
+    return rc;
+}
 
 /* After pg_restore: the registry and the schema must be what the manifest recorded. */
 static ebb_code check_against_manifest(void *ctx, const ebb_backup_manifest *m, ebb_error *err)
 {
     ebb_cli_db *c = ctx;
+    if (c->have_graph && c->graph.kind == EBB_SOURCE_ALEMBIC) {
+        ebb_code src = stamp_alembic(c, m, err);
+        if (src != EBB_OK)
+            return src;
+    }
     ebb_applied_list applied;
     ebb_code rc = ebb_registry_load(c->pg, &applied, err);
     if (rc != EBB_OK)
@@ -192,6 +251,8 @@ int ebb_cli_db_cmd_restore(ebb_cli_db *c)
         ebb_error_set(&err, EBB_E_INVALID, "'%s' is not a backup id", id);
         return ebb_cli_db_fail(c, &err, EBB_EXIT_USAGE, NULL);
     }
+    if (c->source != NULL && ebb_cli_db_load_source(c, &err) != EBB_OK)
+        return ebb_cli_db_fail(c, &err, EBB_EXIT_CONFIG, NULL);
     if (ebb_cli_db_connect(c, &err) != EBB_OK)
         return ebb_cli_db_fail(c, &err, EBB_EXIT_UNAVAILABLE, NULL);
     if (ebb_lock_try(c->pg, &err) != EBB_OK)

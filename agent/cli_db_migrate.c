@@ -11,6 +11,8 @@
 #include "agent/lock.h"
 #include "agent/migrate.h"
 #include "agent/migrate_plan.h"
+#include "agent/source.h"
+#include "agent/source_alembic.h"
 #include "common/exit_codes.h"
 
 static void on_progress(void *ctx, const ebb_progress *p)
@@ -39,6 +41,8 @@ static ebb_migrate_opts run_opts(ebb_cli_db *c)
     o.event_details = c->risk_details;
     o.progress = on_progress;
     o.progress_ctx = c;
+    if (c->have_graph && c->graph.kind == EBB_SOURCE_ALEMBIC)
+        o.alembic = &c->alembic;
     return o;
 }
 
@@ -47,10 +51,11 @@ static int prepare(ebb_cli_db *c, const char *target_text, ebb_target *target)
 {
     ebb_error err;
     ebb_error_clear(&err);
-    if (ebb_target_parse(target_text, target, &err) != EBB_OK)
-        return ebb_cli_db_fail(c, &err, EBB_EXIT_USAGE, NULL);
     if (ebb_cli_db_load_source(c, &err) != EBB_OK)
         return ebb_cli_db_fail(c, &err, EBB_EXIT_CONFIG, NULL);
+    /* After loading: Sqitch and Alembic targets are read against the project. */
+    if (ebb_source_resolve_target(&c->graph, target_text, target, &err) != EBB_OK)
+        return ebb_cli_db_fail(c, &err, EBB_EXIT_USAGE, NULL);
     if (ebb_cli_db_connect(c, &err) != EBB_OK)
         return ebb_cli_db_fail(c, &err, EBB_EXIT_UNAVAILABLE, NULL);
     return -1;
@@ -78,6 +83,8 @@ static int dry_run(ebb_cli_db *c, const ebb_target *target, ebb_direction want)
             EBB_OK)
             n_mism = 0; /* the preview shows the path even when it cannot compare */
 
+    /* Alembic: the SQL of each step from offline mode, from the heads before it. */
+    ebb_risk_external_sql *ext = ebb_cli_db_external_sql(c, &path);
     json_t *steps = json_array();
     if (!c->json)
         printf("%s: %zu step%s (dry run, nothing changed)\n", dir_name(path.direction),
@@ -85,21 +92,34 @@ static int dry_run(ebb_cli_db *c, const ebb_target *target, ebb_direction want)
     for (size_t i = 0; i < path.count; i++) {
         const ebb_revision *rev = &c->graph.revs[path.steps[i]];
         const ebb_script *s = ebb_plan_step_script(&c->graph, &path, i);
+        char *offline = NULL;
+        const char *shown = s ? s->sql : NULL;
+        if (s && s->external) {
+            const char *why = ext && ext[i].missing ? ext[i].missing : "no offline SQL";
+            if (ext && ext[i].sql) {
+                shown = ext[i].sql;
+            } else if ((offline = malloc(strlen(why) + 32)) != NULL) {
+                snprintf(offline, strlen(why) + 32, "-- (no preview: %s)\n", why);
+                shown = offline;
+            }
+        }
         if (c->json) {
             json_array_append_new(
                 steps, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:b}", "revision", rev->id, "name",
                                  rev->name ? rev->name : "", "script", s ? s->path : NULL,
-                                 "checksum", s ? s->checksum : NULL, "sql", s ? s->sql : NULL,
+                                 "checksum", s ? s->checksum : NULL, "sql", shown,
                                  "no_transaction", s ? s->no_transaction : false));
         } else {
             printf("\n-- step %zu/%zu: %s %s %s\n-- file %s\n-- blake2b-256 %s%s\n", i + 1,
                    path.count, dir_name(path.direction), rev->id, rev->name ? rev->name : "",
                    s ? s->path : "(no script)", s ? s->checksum : "-",
                    s && s->no_transaction ? "\n-- runs outside a transaction" : "");
-            if (s && s->sql)
-                printf("%s%s", s->sql, s->sql[0] && s->sql[strlen(s->sql) - 1] == '\n' ? "" : "\n");
+            if (shown)
+                printf("%s%s", shown, shown[0] && shown[strlen(shown) - 1] == '\n' ? "" : "\n");
         }
+        free(offline);
     }
+    ebb_cli_db_external_free(ext, path.count);
     json_t *mj = json_array();
     for (size_t i = 0; i < n_mism; i++) {
         if (!c->json)
@@ -118,11 +138,16 @@ static int dry_run(ebb_cli_db *c, const ebb_target *target, ebb_direction want)
 
 static json_t *result_json(const ebb_migrate_result *r)
 {
-    return json_pack("{s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:s}", "direction",
+    if (r->program_output != NULL) {
+        /* Alembic's log and traceback of the failed step: the operator needs all of it. */
+        fprintf(stderr, "--- alembic output of the failed step\n%s--- end of alembic output\n",
+                r->program_output);
+    }
+    return json_pack("{s:s, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:s, s:s?}", "direction",
                      dir_name(r->direction), "steps", (json_int_t)r->total, "done",
                      (json_int_t)r->done, "from", r->from_revision, "to", r->to_revision,
                      "failed_revision", r->failed_revision, "sqlstate", r->sqlstate,
-                     "fingerprint", r->fingerprint);
+                     "fingerprint", r->fingerprint, "program_output", r->program_output);
 }
 
 int ebb_cli_db_cmd_up(ebb_cli_db *c)

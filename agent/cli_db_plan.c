@@ -157,7 +157,9 @@ ebb_code ebb_cli_db_risk_gate(ebb_cli_db *c, const ebb_path *path, json_t **risk
     *risk_json = NULL;
     ebb_risk_report rep;
     ebb_risk_probe_opts o = probe_opts(c);
-    ebb_code rc = ebb_risk_probe_path(c->pg, &c->graph, path, &o, &rep, err);
+    ebb_risk_external_sql *ext = ebb_cli_db_external_sql(c, path);
+    ebb_code rc = ebb_risk_probe_path(c->pg, &c->graph, path, ext, &o, &rep, err);
+    ebb_cli_db_external_free(ext, path->count);
     if (rc != EBB_OK)
         return rc;
     ebb_risk_verdict v = ebb_risk_decide(&rep, c->accept_data_loss, c->accept_unknown);
@@ -196,7 +198,10 @@ int ebb_cli_db_cmd_plan(ebb_cli_db *c)
         return ebb_cli_db_fail(c, &err, ebb_exit_for_code(err.code), NULL);
     ebb_risk_report rep;
     ebb_risk_probe_opts o = probe_opts(c);
-    if (ebb_risk_probe_path(c->pg, &c->graph, &path, &o, &rep, &err) != EBB_OK) {
+    ebb_risk_external_sql *ext = ebb_cli_db_external_sql(c, &path);
+    ebb_code prc = ebb_risk_probe_path(c->pg, &c->graph, &path, ext, &o, &rep, &err);
+    ebb_cli_db_external_free(ext, path.count);
+    if (prc != EBB_OK) {
         ebb_path_fini(&path);
         return ebb_cli_db_fail(c, &err, ebb_exit_for_code(err.code), NULL);
     }

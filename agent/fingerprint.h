@@ -30,7 +30,10 @@
  *
  * No OIDs, no current sequence values, no statistics: only what a migration
  * changes. The `ebb` schema, pg_catalog, information_schema, pg_toast and
- * temporary schemas are excluded.
+ * temporary schemas are excluded, and so is Alembic's version table (a
+ * table named alembic_version, with its constraints and indexes): it is
+ * bookkeeping, created by the first revision and left behind by a
+ * downgrade to base.
  */
 
 /* One catalog row as read (pure input; all strings borrowed). */

@@ -24,7 +24,14 @@ static const char FP_SQL[] =
     "         pg_catalog.quote_ident(c.relname) AS q"
     "    FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace"
     "   WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_catalog.pg_class'::regclass"
-    "                     AND ext.objid = c.oid))"
+    "                     AND ext.objid = c.oid)"
+    /* Alembic's bookkeeping table (and its key's index), as the ebb schema is ebb's: it
+     * appears with the first revision and stays after a downgrade to base. */
+    "     AND c.oid NOT IN (SELECT v.oid FROM pg_catalog.pg_class v"
+    "                        WHERE v.relname = 'alembic_version' AND v.relkind = 'r'"
+    "                       UNION ALL SELECT i.indexrelid FROM pg_catalog.pg_index i"
+    "                         JOIN pg_catalog.pg_class v ON v.oid = i.indrelid"
+    "                        WHERE v.relname = 'alembic_version' AND v.relkind = 'r'))"
     /* schemas */
     " SELECT 'schema' AS kind, pg_catalog.quote_ident(nspname) AS object, '' AS detail FROM ns"
     /* tables */

@@ -468,6 +468,10 @@ ebb_code ebb_path_resolve(const ebb_graph *graph, const ebb_state *state, const 
             goto out;
         }
         mark_ancestors(graph, (size_t)idx, want);
+    } else if (target->kind == EBB_TARGET_HEADS) {
+        name = "heads";
+        for (size_t i = 0; i < graph->count; i++)
+            want[i] = true;
     } else if (target->kind != EBB_TARGET_BASE) {
         rc = ebb_error_set(err, EBB_E_INVALID, "unknown target kind %d", (int)target->kind);
         goto out;

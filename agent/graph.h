@@ -38,6 +38,7 @@ typedef enum ebb_target_kind {
     EBB_TARGET_HEAD,     /* everything */
     EBB_TARGET_BASE,     /* nothing */
     EBB_TARGET_RELATIVE, /* +N or -N steps from the current state */
+    EBB_TARGET_HEADS,    /* every revision, whatever the number of heads (Alembic's "heads") */
 } ebb_target_kind;
 
 typedef struct ebb_target {

@@ -28,6 +28,7 @@ void ebb_migrate_result_fini(ebb_migrate_result *res)
     for (size_t i = 0; i < res->n_overrides; i++)
         free(res->checksum_overrides[i]);
     free(res->checksum_overrides);
+    free(res->program_output);
     memset(res, 0, sizeof *res);
 }
 
@@ -201,7 +202,21 @@ static ebb_code run_stepwise(run *r, ebb_error *err)
         int line = 0;
         progress(r, EBB_PROGRESS_STEP_START, i);
         ebb_code rc = EBB_OK;
-        if (s->no_transaction) {
+        if (s->external) {
+            /* Alembic runs the revision in its own transaction (with alembic_version); ebb then
+             * records it in its own. Between the two, alembic_version is ahead of ebb.applied
+             * and the next run reconciles it (ebb_migrate_alembic_reconcile). */
+            const ebb_revision *rev = &r->graph->revs[r->path.steps[i]];
+            char *output = NULL;
+            rc = ebb_alembic_step(r->opts->alembic, r->path.direction == EBB_DIR_UP, rev->id,
+                                  &output, err);
+            if (rc != EBB_OK)
+                r->res->program_output = output;
+            else
+                free(output);
+            if (rc == EBB_OK)
+                rc = ebb_pg_begin(r->pg, err);
+        } else if (s->no_transaction) {
             /* Alone, outside any transaction; recorded only once it succeeded. */
             rc = ebb_exec_statements(r->pg, r->graph->revs[r->path.steps[i]].id,
                                      dir_word(r->path.direction), s, &r->scripts[i], &line, err);
@@ -340,7 +355,14 @@ static ebb_code run_locked(run *r, const ebb_target *target, ebb_error *err)
     const ebb_migrate_opts *o = r->opts;
     ebb_code rc = ebb_session_set_timeouts(r->pg, o->lock_timeout_ms, o->statement_timeout_ms, err);
     if (rc == EBB_OK)
+        rc = ebb_migrate_sqitch_guard(r->pg, r->graph, err);
+    if (rc == EBB_OK)
         rc = ebb_registry_ensure(r->pg, err);
+    if (rc == EBB_OK && r->graph->kind == EBB_SOURCE_ALEMBIC) {
+        if (!o->alembic)
+            return ebb_error_set(err, EBB_E_INVALID, "an Alembic project needs its Alembic settings");
+        rc = ebb_migrate_alembic_reconcile(r->pg, r->graph, o->alembic, &o->run, NULL, err);
+    }
     if (rc != EBB_OK)
         return rc;
     ebb_applied_list applied = {0};

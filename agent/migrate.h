@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/alembic.h"
 #include "agent/fingerprint.h"
 #include "agent/graph.h"
 #include "agent/migration.h"
@@ -44,6 +45,7 @@ typedef struct ebb_migrate_opts {
                                   every deploy / revert / fail event of the path (may be NULL) */
     ebb_progress_fn progress;  /* may be NULL */
     void *progress_ctx;
+    const ebb_alembic_conf *alembic; /* how to run Alembic; required for Alembic graphs */
 } ebb_migrate_opts;
 
 /* Defaults: everything off/zero. Set run.run_id before use. */
@@ -65,6 +67,7 @@ typedef struct ebb_migrate_result {
     char gid[EBB_GID_MAX];  /* prepared transaction id with opts.prepare ("" when the path was empty) */
     char **checksum_overrides; /* with ignore_checksums: one line per mismatch ignored (owned) */
     size_t n_overrides;
+    char *program_output;   /* Alembic: stderr of the failed step (owned; NULL otherwise) */
 } ebb_migrate_result;
 
 void ebb_migrate_result_fini(ebb_migrate_result *res);
@@ -99,6 +102,30 @@ void ebb_migrate_result_fini(ebb_migrate_result *res);
 EBB_MUSTCHECK ebb_code ebb_migrate_run(ebb_pg *pg, const ebb_graph *graph,
                                        const ebb_target *target, const ebb_migrate_opts *opts,
                                        ebb_migrate_result *result, ebb_error *err);
+
+/*
+ * Alembic graphs: alembic_version is the truth. Make ebb.applied list
+ * exactly the revisions its heads imply (read through Alembic, see
+ * ebb_alembic_current): revisions applied outside ebb are added (without a
+ * fingerprint, except the newest one, which gets the live fingerprint),
+ * rows of revisions reverted outside ebb are removed, and a `stamp` event
+ * lists both. One transaction; the caller holds the migrator lock and the
+ * registry exists. *changed (may be NULL) tells whether anything changed.
+ * ebb_migrate_run calls it before resolving a path.
+ */
+EBB_MUSTCHECK ebb_code ebb_migrate_alembic_reconcile(ebb_pg *pg, const ebb_graph *graph,
+                                                     const ebb_alembic_conf *conf,
+                                                     const ebb_run_info *run, bool *changed,
+                                                     ebb_error *err);
+
+/*
+ * Sqitch graphs: refuse (EBB_E_REFUSED) a database whose Sqitch registry
+ * (sqitch.changes) lists changes of the graph's project: Sqitch and ebb keep
+ * separate registries and must not both deploy one database. Other kinds,
+ * and databases without that table: EBB_OK. ebb_migrate_run calls it.
+ */
+EBB_MUSTCHECK ebb_code ebb_migrate_sqitch_guard(ebb_pg *pg, const ebb_graph *graph,
+                                                ebb_error *err);
 
 /*
  * The path the runner would take from the recorded state to target (reads

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/source_sqitch.h"
+#include "agent/sql_txn.h"
+
 static const char *file_of(const ebb_script *s)
 {
     return s->path ? s->path : "(script)";
@@ -12,11 +15,27 @@ static const char *file_of(const ebb_script *s)
 ebb_code ebb_exec_prepare(const char *rev, const char *what, const ebb_script *script,
                           ebb_sql_script *out, ebb_error *err)
 {
+    if (script->external) { /* run by its own program, not split into SQL */
+        out->stmts = NULL;
+        out->count = 0;
+        return EBB_OK;
+    }
     ebb_sql_script split;
     ebb_code rc = ebb_sql_split(script->sql ? script->sql : "", EBB_SQL_SPLIT_PARSER, &split, err);
     if (rc != EBB_OK) {
         ebb_error_prefix(err, "revision %s: %s script %s", rev, what, file_of(script));
         return rc;
+    }
+    if (!script->no_transaction) {
+        /* A script's own BEGIN; ... COMMIT; (Sqitch's templates) runs inside the step's
+         * transaction instead; any other transaction control is refused (sql_txn.h). */
+        rc = ebb_sql_txn_unwrap(&split, file_of(script), script->first_line,
+                                strcmp(what, "verify") == 0, NULL, err);
+        if (rc != EBB_OK) {
+            ebb_sql_script_fini(&split);
+            ebb_error_prefix(err, "revision %s: %s script", rev, what);
+            return rc;
+        }
     }
     if (script->no_transaction && split.count > 1) {
         ebb_sql_script_fini(&split);
@@ -60,7 +79,13 @@ ebb_code ebb_exec_resolve(const ebb_graph *graph, const ebb_applied_list *applie
     free(ids);
     if (rc != EBB_OK)
         return rc;
-    rc = ebb_path_resolve(graph, &state, target, out, err);
+    ebb_path path;
+    rc = ebb_path_resolve(graph, &state, target, &path, err);
+    /* Sqitch's requires/conflicts hold on every path, previews included. */
+    if (rc == EBB_OK && (rc = ebb_sqitch_check_path(graph, &state, &path, err)) != EBB_OK)
+        ebb_path_fini(&path);
     ebb_state_fini(&state);
+    if (rc == EBB_OK)
+        *out = path;
     return rc;
 }

@@ -15,7 +15,9 @@
  * path stops it before its first step. A no-transaction script must hold
  * exactly one statement (EBB_E_REFUSED otherwise): its statements would
  * each commit on their own and a failure would leave the step half done.
- * *out set only on success; caller: ebb_sql_script_fini.
+ * A transactional script's own BEGIN; ... COMMIT; is removed so that it
+ * runs inside the step transaction; other transaction control is refused
+ * (agent/sql_txn.h). *out set only on success; caller: ebb_sql_script_fini.
  */
 EBB_MUSTCHECK ebb_code ebb_exec_prepare(const char *rev, const char *what,
                                         const ebb_script *script, ebb_sql_script *out,
@@ -31,7 +33,11 @@ EBB_MUSTCHECK ebb_code ebb_exec_statements(ebb_pg *pg, const char *rev, const ch
                                            const ebb_script *script, const ebb_sql_script *split,
                                            int *line, ebb_error *err);
 
-/* Path from the applied list to target (graph.h rules). *out set only on success. */
+/*
+ * Path from the applied list to target (graph.h rules), refused when it
+ * would break a Sqitch dependency (ebb_sqitch_check_path). *out set only
+ * on success.
+ */
 EBB_MUSTCHECK ebb_code ebb_exec_resolve(const ebb_graph *graph, const ebb_applied_list *applied,
                                         const ebb_target *target, ebb_path *out, ebb_error *err);
 

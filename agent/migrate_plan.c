@@ -27,6 +27,12 @@ ebb_code ebb_plan_check_transactions(const ebb_graph *graph, const ebb_path *pat
                                  "revision %s cannot be reverted: its down script %s is marked "
                                  "\"-- ebb:irreversible\" (restore a backup instead)",
                                  rev->id, s->path ? s->path : "(unnamed)");
+        if (single_transaction && s->external)
+            return ebb_error_set(err, EBB_E_REFUSED,
+                                 "revision %s: %s runs through Alembic, which commits its own "
+                                 "transaction: it cannot be part of a single-transaction (or "
+                                 "atomic) path",
+                                 rev->id, s->path ? s->path : "(unnamed)");
         if (single_transaction && s->no_transaction)
             return ebb_error_set(err, EBB_E_REFUSED,
                                  "revision %s: %s script %s is marked no-transaction and cannot "

@@ -20,8 +20,8 @@ const ebb_script *ebb_plan_step_script(const ebb_graph *graph, const ebb_path *p
  * Refuse (EBB_E_REFUSED naming the revision and file) a path that cannot
  * run as asked: a step without the needed script (a down without a down
  * script: EBB_E_INVALID), a down step whose script is marked
- * "-- ebb:irreversible", or a no-transaction step in a single-transaction
- * (or prepared) path.
+ * "-- ebb:irreversible", or a no-transaction or Alembic (external) step in
+ * a single-transaction (or prepared) path.
  */
 EBB_MUSTCHECK ebb_code ebb_plan_check_transactions(const ebb_graph *graph, const ebb_path *path,
                                                    bool single_transaction, ebb_error *err);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/source_sqitch.h"
+
 static const struct {
     ebb_source_kind kind;
     const char *name;
@@ -58,6 +60,7 @@ void ebb_graph_fini(ebb_graph *graph)
 {
     if (graph == NULL)
         return;
+    ebb_graph_fini_sqitch_fields(graph);
     for (size_t i = 0; i < graph->count; i++)
         ebb_revision_fini(&graph->revs[i]);
     free(graph->revs);

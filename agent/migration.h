@@ -28,6 +28,12 @@ typedef struct ebb_script {
     bool no_transaction;            /* must run outside a transaction */
     bool irreversible;              /* first line "-- ebb:irreversible": a down by design
                                        impossible (docs/rehearse.md); refused by a down path */
+    /*
+     * Not SQL: the step is run by the source's own program (Alembic), and
+     * sql holds the text of the migration module (.py) only so that the
+     * checksum and the presence checks work. Nothing may parse it as SQL.
+     */
+    bool external;
 } ebb_script;
 
 typedef struct ebb_revision {
@@ -40,8 +46,10 @@ typedef struct ebb_revision {
     size_t n_parents;
 
     /*
-     * Sqitch projects only: NULL / 0 for every other kind. All owned; freed
-     * by ebb_revision_fini_sqitch_fields (agent/source_sqitch.h).
+     * Sqitch projects (and, where said, Alembic): NULL / 0 for every other
+     * kind. All owned; freed by ebb_revision_fini_sqitch_fields
+     * (agent/source_sqitch.h). Alembic keeps its depends_on ids in requires
+     * (they are parents too), its branch_labels in tags and its doc in note.
      * Dependencies are as Sqitch prints them: "users", "x@v1" (x as of tag
      * v1), "@v1" (the change tagged v1), "other:x" (another project's
      * change, which ebb cannot check), or a 40-hex Sqitch change id.

@@ -245,14 +245,14 @@ ebb_code ebb_registry_record_apply(ebb_pg *pg, const ebb_revision *rev, const eb
                             rev->verify.checksum,
                             nz(run ? run->operator_name : NULL),
                             nz(run ? run->run_id : NULL),
-                            fp->hex,
-                            nz(fp->description)};
+                            fp ? fp->hex : "",
+                            fp ? nz(fp->description) : ""};
     ebb_code rc = ebb_pg_exec(pg,
                               "INSERT INTO ebb.applied (revision, up_checksum, down_checksum,"
                               " verify_checksum, applied_by, run_id, fingerprint, description)"
                               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                               8, params, NULL, NULL, NULL, err);
-    if (rc == EBB_OK)
+    if (rc == EBB_OK && fp)
         rc = record_fingerprint(pg, rev->id, run, fp, err);
     if (rc != EBB_OK)
         ebb_error_prefix(err, "recording revision %s as applied", rev->id);

@@ -90,6 +90,9 @@ typedef struct ebb_run_info {
 /*
  * Record that rev was applied (ebb.applied row with its script checksums)
  * and append fp to ebb.fingerprints. In the caller's transaction. Borrowed.
+ * fp NULL: no fingerprint is known for that state (a revision adopted from
+ * another tool's registry, see ebb_migrate_alembic_reconcile): the row's
+ * fingerprint is "" and nothing is appended to ebb.fingerprints.
  */
 EBB_MUSTCHECK ebb_code ebb_registry_record_apply(ebb_pg *pg, const ebb_revision *rev,
                                                  const ebb_run_info *run,

@@ -128,6 +128,32 @@ void ebb_risk_report_truncate(ebb_risk_report *report, size_t keep)
         item_fini(&report->items[--report->count]);
 }
 
+/* Every touch and probe of it is on a table named table (and it has at least one). */
+static bool only_on_table(const ebb_risk_item *it, const char *table)
+{
+    if (it->n_touches == 0 && it->n_probes == 0)
+        return false;
+    for (size_t i = 0; i < it->n_touches; i++)
+        if (strcmp(it->touches[i].table.name, table) != 0)
+            return false;
+    for (size_t i = 0; i < it->n_probes; i++)
+        if (strcmp(it->probes[i].target.name, table) != 0)
+            return false;
+    return true;
+}
+
+void ebb_risk_report_drop_table_only(ebb_risk_report *report, size_t from, const char *table)
+{
+    size_t out = from;
+    for (size_t i = from; i < report->count; i++) {
+        if (only_on_table(&report->items[i], table))
+            item_fini(&report->items[i]);
+        else
+            report->items[out++] = report->items[i];
+    }
+    report->count = out;
+}
+
 void ebb_risk_report_fini(ebb_risk_report *report)
 {
     if (report == NULL)

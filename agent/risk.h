@@ -182,6 +182,23 @@ typedef struct ebb_risk_report {
  * parser's message and line. Fails only on EBB_E_NOMEM or EBB_E_INVALID
  * (NULL argument); on failure report is left as it was. Pure: no I/O.
  */
+/*
+ * Remove the items at index from and after whose every change and probe is
+ * on a table named table (any schema): a migration tool's own bookkeeping,
+ * such as Alembic's version table in its offline SQL. Items that change or
+ * probe nothing are kept.
+ */
+void ebb_risk_report_drop_table_only(ebb_risk_report *report, size_t from, const char *table);
+
+/*
+ * Append one UNKNOWN item for a script that cannot be read as SQL at all
+ * (kind: a static label such as "ALEMBIC STEP"; reason copied). Fails only
+ * on EBB_E_NOMEM / EBB_E_INVALID; on failure report is left as it was.
+ */
+EBB_MUSTCHECK ebb_code ebb_risk_add_unanalysable(ebb_risk_report *report, const char *file,
+                                                 const char *kind, const char *reason,
+                                                 ebb_error *err);
+
 EBB_MUSTCHECK ebb_code ebb_risk_classify_script(const char *sql, const char *file,
                                                 ebb_risk_report *report, ebb_error *err);
 

@@ -809,3 +809,18 @@ ebb_code ebb_risk_classify_script(const char *sql, const char *file, ebb_risk_re
     }
     return EBB_OK;
 }
+
+ebb_code ebb_risk_add_unanalysable(ebb_risk_report *report, const char *file, const char *kind,
+                                   const char *reason, ebb_error *err)
+{
+    if (report == NULL || kind == NULL || reason == NULL)
+        return ebb_error_set(err, EBB_E_INVALID, "risk: NULL report, kind or reason");
+    size_t keep = report->count;
+    ebb_risk_ctx ctx = {.out = report, .file = file != NULL ? file : "", .sql = "", .line = 1};
+    ebb_risk_add_item(&ctx, kind, EBB_RISK_UNKNOWN, "%s", reason);
+    if (ctx.oom) {
+        ebb_risk_report_truncate(report, keep);
+        return ebb_error_set(err, EBB_E_NOMEM, "%s: out of memory", ctx.file);
+    }
+    return EBB_OK;
+}

@@ -625,10 +625,12 @@ ebb_code ebb_risk_probe_report(ebb_pg *pg, const ebb_risk_probe_opts *opts,
 }
 
 ebb_code ebb_risk_probe_path(ebb_pg *pg, const ebb_graph *graph, const ebb_path *path,
-                             const ebb_risk_probe_opts *opts, ebb_risk_report *out, ebb_error *err)
+                             const ebb_risk_external_sql *external,
+                             const ebb_risk_probe_opts *opts, ebb_risk_report *out,
+                             ebb_error *err)
 {
     ebb_risk_report rep;
-    ebb_code rc = ebb_risk_classify_path(graph, path, &rep, err);
+    ebb_code rc = ebb_risk_classify_path(graph, path, external, &rep, err);
     if (rc != EBB_OK)
         return rc;
     rc = ebb_risk_probe_report(pg, opts, &rep, err);

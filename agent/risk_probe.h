@@ -13,6 +13,18 @@
 #include "common/error.h"
 #include "common/pgsql.h"
 
+/*
+ * The SQL of a step whose script is not SQL (an Alembic migration, run by
+ * Alembic): its offline SQL when Alembic can produce it, else why not.
+ * Borrowed by the functions below.
+ */
+typedef struct ebb_risk_external_sql {
+    const char *sql;     /* offline SQL of the step, or NULL */
+    const char *missing; /* why there is none (used when sql is NULL) */
+    const char *bookkeeping_table; /* the tool's version table: statements only on it are
+                                      left out of the report (NULL: none) */
+} ebb_risk_external_sql;
+
 typedef struct ebb_risk_probe_opts {
     long statement_timeout_ms; /* every probe query (SET LOCAL statement_timeout); 0 = 5000 */
     long lock_timeout_ms;      /* waiting for a table lock (SET LOCAL lock_timeout); 0 = 2000 */
@@ -29,9 +41,13 @@ void ebb_risk_probe_opts_init(ebb_risk_probe_opts *opts);
  * for a down path) into out, in path order: items carry the revision id
  * and their file's real line numbers; then mark the probes whose objects
  * an earlier statement on the path changes (ebb_risk_mark_changes). Pure.
+ * A step whose script is external (not SQL) is never parsed: external
+ * (path->count entries, or NULL) gives its offline SQL, which is classified
+ * instead; without it the step is one UNKNOWN item saying why.
  * *out is set only on success (caller: ebb_risk_report_fini).
  */
 EBB_MUSTCHECK ebb_code ebb_risk_classify_path(const ebb_graph *graph, const ebb_path *path,
+                                              const ebb_risk_external_sql *external,
                                               ebb_risk_report *out, ebb_error *err);
 
 /*
@@ -56,7 +72,9 @@ EBB_MUSTCHECK ebb_code ebb_risk_probe_report(ebb_pg *pg, const ebb_risk_probe_op
  * the defaults). *out is set only on success; caller: ebb_risk_report_fini.
  */
 EBB_MUSTCHECK ebb_code ebb_risk_probe_path(ebb_pg *pg, const ebb_graph *graph,
-                                           const ebb_path *path, const ebb_risk_probe_opts *opts,
+                                           const ebb_path *path,
+                                           const ebb_risk_external_sql *external,
+                                           const ebb_risk_probe_opts *opts,
                                            ebb_risk_report *out, ebb_error *err);
 
 /*

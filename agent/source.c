@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 
 #include "agent/graph.h"
+#include "agent/source_alembic.h"
 #include "agent/source_internal.h"
+#include "agent/source_sqitch.h"
 
 /*
  * What a directory holds. Sqitch and Alembic projects are recognised so
@@ -84,7 +86,7 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* <root>/checks/<name>.sql, sorted by name. No checks directory: none. */
-static ebb_code load_checks(ebb_graph *graph, ebb_error *err)
+ebb_code ebb_source_load_checks(ebb_graph *graph, ebb_error *err)
 {
     char *dir = ebb_source_path_join(graph->root, "checks");
     if (dir == NULL)
@@ -140,6 +142,10 @@ ebb_code ebb_source_load(const char *dir, ebb_source_kind kind, ebb_graph *out, 
             return rc;
         }
     }
+    if (kind == EBB_SOURCE_ALEMBIC) {
+        ebb_source_dir_fini(&list);
+        return ebb_source_load_alembic(dir, NULL, out, err);
+    }
     ebb_graph g;
     memset(&g, 0, sizeof g);
     g.kind = kind;
@@ -166,16 +172,19 @@ ebb_code ebb_source_load(const char *dir, ebb_source_kind kind, ebb_graph *out, 
     case EBB_SOURCE_DIESEL:
         rc = ebb_diesel_load(g.root, &list, &g, err);
         break;
+    case EBB_SOURCE_SQITCH:
+        rc = ebb_sqitch_load(g.root, &g, err);
+        break;
     default:
         rc = ebb_error_set(err, EBB_E_INVALID,
-                           "%s is a %s project; this reader loads the plain SQL layouts only "
-                           "(golang-migrate, flyway, dbmate, diesel)",
+                           "%s is a %s project; ebb_source_load reads the plain SQL layouts and "
+                           "Sqitch (Alembic projects: ebb_source_load_alembic)",
                            dir, ebb_source_kind_name(kind));
         break;
     }
     ebb_source_dir_fini(&list);
     if (rc == EBB_OK)
-        rc = load_checks(&g, err);
+        rc = ebb_source_load_checks(&g, err);
     if (rc == EBB_OK)
         rc = ebb_graph_check(&g, err);
     if (rc != EBB_OK) {
@@ -184,5 +193,26 @@ ebb_code ebb_source_load(const char *dir, ebb_source_kind kind, ebb_graph *out, 
     }
     ebb_graph_compute_hash(&g);
     *out = g;
+    return EBB_OK;
+}
+
+ebb_code ebb_source_resolve_target(const ebb_graph *graph, const char *text, ebb_target *out,
+                                   ebb_error *err)
+{
+    if (graph->kind == EBB_SOURCE_ALEMBIC)
+        return ebb_alembic_resolve_target(graph, text, out, err);
+    if (graph->kind != EBB_SOURCE_SQITCH)
+        return ebb_target_parse(text, out, err);
+    ebb_sqitch_target st;
+    ebb_code rc = ebb_sqitch_resolve_target(graph, text, &st, err);
+    if (rc != EBB_OK)
+        return rc;
+    ebb_target t;
+    memset(&t, 0, sizeof t);
+    t.kind = st.kind;
+    t.steps = st.steps;
+    if (st.kind == EBB_TARGET_REVISION)
+        snprintf(t.id, sizeof t.id, "%s", graph->revs[st.index].id);
+    *out = t;
     return EBB_OK;
 }

@@ -1,7 +1,8 @@
-/* Reads a migration source directory into the graph model (plain SQL layouts). */
+/* Reads a migration source directory into the graph model (plain SQL layouts, Sqitch, Alembic). */
 #ifndef EBB_AGENT_SOURCE_H
 #define EBB_AGENT_SOURCE_H
 
+#include "agent/graph.h"
 #include "agent/migration.h"
 #include "common/error.h"
 
@@ -31,12 +32,23 @@
  * ambiguous or empty directory is an error that says what was found; an
  * explicitly named kind accepts an empty directory as a graph of no
  * revisions). Every error names the file (and line where there is one).
- * Sqitch and Alembic projects are detected but not loaded here
- * (EBB_E_INVALID). *out is set only on success; the caller owns it
+ * Sqitch projects are loaded as agent/source_sqitch.h describes. Alembic
+ * projects are loaded with the default Alembic settings (agent/alembic.h;
+ * ebb_source_load_alembic takes explicit ones). *out is set only on success; the caller owns it
  * (ebb_graph_fini), and graph->hash is computed.
  */
 EBB_MUSTCHECK ebb_code ebb_source_load(const char *dir, ebb_source_kind kind, ebb_graph *out,
                                        ebb_error *err);
+
+/*
+ * Parse a target the way the graph's tool does: Sqitch's forms for a Sqitch
+ * project (agent/source_sqitch.h: change, @tag, change@tag, @HEAD, @ROOT,
+ * ^/~ offsets), Alembic's for an Alembic project (agent/source_alembic.h:
+ * prefixes, head, heads, base, BRANCH@head, +N, -N), and ebb's own forms
+ * (revision id, head, base, +N, -N) for every kind. *out set only on success.
+ */
+EBB_MUSTCHECK ebb_code ebb_source_resolve_target(const ebb_graph *graph, const char *text,
+                                                 ebb_target *out, ebb_error *err);
 
 /* Detect the layout of dir (top level only) without loading it. *out set only on success. */
 EBB_MUSTCHECK ebb_code ebb_source_detect(const char *dir, ebb_source_kind *out, ebb_error *err);

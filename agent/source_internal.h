@@ -71,6 +71,9 @@ EBB_MUSTCHECK ebb_code ebb_source_script_set(ebb_script *script, char *path, int
                                              char *sql, size_t len, bool force_no_tx,
                                              ebb_error *err);
 
+/* User data checks: <graph->root>/checks/<name>.sql, sorted, into graph->check_paths. */
+EBB_MUSTCHECK ebb_code ebb_source_load_checks(ebb_graph *graph, ebb_error *err);
+
 /* ---- building a linear graph from the files of a layout ---- */
 
 typedef enum ebb_source_role {
@@ -137,5 +140,11 @@ EBB_MUSTCHECK ebb_code ebb_dbmate_load(const char *root, const ebb_source_dir *d
                                        ebb_graph *graph, ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_diesel_load(const char *root, const ebb_source_dir *dir,
                                        ebb_graph *graph, ebb_error *err);
+/*
+ * Sqitch (agent/source_sqitch.c): fills revs, count and the Sqitch fields of
+ * graph (kind and root already set). On failure graph may hold part of the
+ * project: the caller frees it with ebb_graph_fini.
+ */
+EBB_MUSTCHECK ebb_code ebb_sqitch_load(const char *root, ebb_graph *graph, ebb_error *err);
 
 #endif

@@ -2,20 +2,15 @@
 #include "agent/source_sqitch.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "agent/source.h"
+#include "agent/source_internal.h"
 #include "agent/sqitch_conf.h"
 #include "agent/sqitch_plan.h"
-
-/* Scripts larger than this are refused: a migration is not a data dump. */
-#define SCRIPT_MAX ((size_t)32 << 20)
 
 static ebb_code nomem(ebb_error *err)
 {
@@ -55,111 +50,22 @@ void ebb_graph_fini_sqitch_fields(ebb_graph *graph)
     graph->project = graph->project_uri = NULL;
 }
 
-/* Frees what this loader allocated of a graph it could not finish. */
-static void graph_discard(ebb_graph *g)
-{
-    ebb_graph_fini_sqitch_fields(g);
-    for (size_t i = 0; i < g->count; i++) {
-        ebb_revision *r = &g->revs[i];
-        free(r->id);
-        free(r->name);
-        ebb_script *s[] = {&r->up, &r->down, &r->verify};
-        for (size_t k = 0; k < 3; k++) {
-            free(s[k]->path);
-            free(s[k]->sql);
-        }
-        free(r->parents);
-    }
-    free(g->revs);
-    free_strv(g->check_paths, g->n_checks);
-    free(g->root);
-    memset(g, 0, sizeof *g);
-}
-
 /*
- * Read a whole regular file, NUL-terminated. *out = NULL when it does not
- * exist and !required. Every error names path.
+ * Read a file that may be absent: *out = NULL when it does not exist and
+ * !required, EBB_E_NOT_FOUND "<path>: <what> does not exist" when required.
  */
-static ebb_code read_file(const char *path, bool required, const char *what, char **out,
-                          size_t *len, ebb_error *err)
+static ebb_code read_optional(const char *path, bool required, const char *what, char **out,
+                              size_t *len, ebb_error *err)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT && !required)
-            return EBB_OK;
-        if (errno == ENOENT)
-            return ebb_error_set(err, EBB_E_NOT_FOUND, "%s: %s does not exist", path, what);
-        return ebb_error_errno(err, EBB_E_IO, errno, "%s: cannot open %s", path, what);
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ebb_error_errno(err, EBB_E_IO, e, "%s: cannot stat", path);
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        if (!required)
+            return EBB_OK;
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "%s: %s does not exist", path, what);
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return ebb_error_set(err, EBB_E_INVALID, "%s: %s is not a regular file", path, what);
-    }
-    if ((size_t)st.st_size > SCRIPT_MAX) {
-        close(fd);
-        return ebb_error_set(err, EBB_E_INVALID, "%s: larger than %zu bytes", path, SCRIPT_MAX);
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return nomem(err);
-    }
-    for (;;) {
-        if (n + 1 == cap) {
-            /* The file grew while we read it: stop at the bound. */
-            if (cap > SCRIPT_MAX) {
-                free(buf);
-                close(fd);
-                return ebb_error_set(err, EBB_E_INVALID, "%s: larger than %zu bytes", path,
-                                     SCRIPT_MAX);
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                close(fd);
-                return nomem(err);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return ebb_error_errno(err, EBB_E_IO, e, "%s: cannot read", path);
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    if (memchr(buf, '\0', n)) {
-        free(buf);
-        return ebb_error_set(err, EBB_E_INVALID, "%s: contains a NUL byte", path);
-    }
-    *out = buf;
-    *len = n;
-    return EBB_OK;
-}
-
-static void checksum(const char *data, size_t len, char out[EBB_CHECKSUM_HEX])
-{
-    unsigned char h[32];
-    crypto_generichash(h, sizeof h, (const unsigned char *)data, len, NULL, 0);
-    sodium_bin2hex(out, EBB_CHECKSUM_HEX, h, sizeof h);
+    return ebb_source_read_file(path, out, len, err);
 }
 
 static char *join3(const char *a, const char *b, const char *c)
@@ -224,16 +130,12 @@ static ebb_code load_script(ebb_script *s, const char *dir, const char *rel, boo
         return nomem(err);
     char *sql;
     size_t len;
-    ebb_code rc = read_file(path, required, what, &sql, &len, err);
+    ebb_code rc = read_optional(path, required, what, &sql, &len, err);
     if (rc != EBB_OK || !sql) {
         free(path);
         return rc;
     }
-    s->path = path;
-    s->sql = sql;
-    s->first_line = 1;
-    checksum(sql, len, s->checksum);
-    return EBB_OK;
+    return ebb_source_script_set(s, path, 1, sql, len, false, err);
 }
 
 static char **dep_texts(const ebb_sqitch_dep *deps, size_t n, bool *oom)
@@ -314,75 +216,45 @@ static ebb_code build_revision(ebb_graph *g, size_t i, const ebb_sqitch_change *
     return rc;
 }
 
-/* User data checks: <root>/checks/<name>.sql, sorted by name (glob sorts). */
-static ebb_code find_checks(ebb_graph *g, ebb_error *err)
+ebb_code ebb_sqitch_load(const char *root, ebb_graph *g, ebb_error *err)
 {
-    char *pattern = join3(g->root, "/checks/", "*.sql");
-    if (!pattern)
-        return nomem(err);
-    glob_t gl;
-    int rc = glob(pattern, 0, NULL, &gl);
-    free(pattern);
-    if (rc == GLOB_NOMATCH)
-        return EBB_OK;
-    if (rc != 0)
-        return ebb_error_set(err, EBB_E_IO, "%s/checks: cannot list", g->root);
-    g->check_paths = calloc(gl.gl_pathc, sizeof *g->check_paths);
-    bool oom = !g->check_paths;
-    for (size_t i = 0; !oom && i < gl.gl_pathc; i++) {
-        oom = !(g->check_paths[i] = strdup(gl.gl_pathv[i]));
-        g->n_checks = i + 1;
-    }
-    globfree(&gl);
-    return oom ? nomem(err) : EBB_OK;
-}
-
-ebb_code ebb_source_load_sqitch(const char *dir, ebb_graph *out, ebb_error *err)
-{
-    if (sodium_init() < 0)
-        return ebb_error_set(err, EBB_E_CRYPTO, "libsodium failed to initialise");
     ebb_code rc;
     ebb_sqitch_conf conf = {0};
     ebb_sqitch_layout layout = {0};
     ebb_sqitch_plan plan = {0};
-    ebb_graph g = {0};
     char *plan_text = NULL;
     size_t plan_len = 0;
 
-    char *conf_path = join3(dir, "/", "sqitch.conf");
+    char *conf_path = join3(root, "/", "sqitch.conf");
     if (!conf_path)
         return nomem(err);
     rc = file_exists(conf_path) ? ebb_sqitch_conf_read(conf_path, &conf, err) : EBB_OK;
     if (rc == EBB_OK)
-        rc = ebb_sqitch_layout_resolve(&conf, conf_path, dir, &layout, err);
+        rc = ebb_sqitch_layout_resolve(&conf, conf_path, root, &layout, err);
     if (rc == EBB_OK)
-        rc = read_file(layout.plan_file, true, "Sqitch plan", &plan_text, &plan_len, err);
+        rc = read_optional(layout.plan_file, true, "Sqitch plan", &plan_text, &plan_len, err);
     if (rc == EBB_OK)
         rc = ebb_sqitch_plan_parse(layout.plan_file, plan_text, plan_len, &plan, err);
     free(plan_text);
     if (rc == EBB_OK) {
-        g.kind = EBB_SOURCE_SQITCH;
-        g.root = strdup(dir);
-        g.project = strdup(plan.project);
-        g.project_uri = plan.uri ? strdup(plan.uri) : NULL;
-        g.revs = calloc(plan.count ? plan.count : 1, sizeof *g.revs);
-        if (!g.root || !g.project || (plan.uri && !g.project_uri) || !g.revs)
+        g->project = strdup(plan.project);
+        g->project_uri = plan.uri ? strdup(plan.uri) : NULL;
+        g->revs = calloc(plan.count ? plan.count : 1, sizeof *g->revs);
+        if (!g->project || (plan.uri && !g->project_uri) || !g->revs)
             rc = nomem(err);
     }
     for (size_t i = 0; rc == EBB_OK && i < plan.count; i++) {
-        g.count = i + 1;
-        rc = build_revision(&g, i, &plan.changes[i], &layout, err);
+        g->count = i + 1; /* counted now so that the caller's ebb_graph_fini frees it */
+        rc = build_revision(g, i, &plan.changes[i], &layout, err);
     }
-    if (rc == EBB_OK)
-        rc = find_checks(&g, err);
     ebb_sqitch_plan_fini(&plan);
     ebb_sqitch_layout_fini(&layout);
     ebb_sqitch_conf_fini(&conf);
     free(conf_path);
-    if (rc != EBB_OK) {
-        graph_discard(&g);
-        return rc;
-    }
-    *out = g;
-    return EBB_OK;
+    return rc;
+}
+
+ebb_code ebb_source_load_sqitch(const char *dir, ebb_graph *out, ebb_error *err)
+{
+    return ebb_source_load(dir, EBB_SOURCE_SQITCH, out, err);
 }

@@ -28,16 +28,17 @@
  * EBB_E_NOT_FOUND naming the file; a missing revert or verify script leaves
  * that script absent (sql == NULL), as Sqitch only needs them when used.
  *
- * graph->hash is not computed here (ebb_graph_compute_hash). *out is set
- * only on success; the caller frees it with ebb_graph_fini and
- * ebb_graph_fini_sqitch_fields.
+ * The same as ebb_source_load(dir, EBB_SOURCE_SQITCH, ...): user data
+ * checks from <dir>/checks/ and graph->hash are filled too. *out is set
+ * only on success; the caller frees it with ebb_graph_fini (which frees the
+ * Sqitch fields too).
  */
 EBB_MUSTCHECK ebb_code ebb_source_load_sqitch(const char *dir, ebb_graph *out, ebb_error *err);
 
 /* Free the Sqitch fields of one revision and zero them. Safe on any revision. */
 void ebb_revision_fini_sqitch_fields(ebb_revision *rev);
 
-/* Free the Sqitch fields of the graph and of all its revisions (call before ebb_graph_fini). */
+/* Free the Sqitch fields of the graph and of all its revisions (ebb_graph_fini calls it). */
 void ebb_graph_fini_sqitch_fields(ebb_graph *graph);
 
 /*

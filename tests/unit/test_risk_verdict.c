@@ -313,12 +313,66 @@ static void test_classify_path(void **state)
     ebb_path path = {.direction = EBB_DIR_DOWN, .steps = steps, .count = 2};
     ebb_risk_report r;
     ebb_error err;
-    assert_int_equal(ebb_risk_classify_path(&g, &path, &r, &err), EBB_OK);
+    assert_int_equal(ebb_risk_classify_path(&g, &path, NULL, &r, &err), EBB_OK);
     assert_int_equal(r.count, 3);
     assert_string_equal(r.items[1].revision, "2");
     assert_int_equal(r.items[1].line, 6);
     assert_string_equal(r.items[2].revision, "1");
     assert_string_equal(r.items[2].probes[0].found.changed_by, "2.sql:6 DELETE");
+    ebb_risk_report_fini(&r);
+}
+
+static void test_external_steps_are_never_parsed_as_sql(void **state)
+{
+    (void)state;
+    /* An Alembic step: the script text is Python, which must not reach the SQL parser. */
+    ebb_revision revs[2];
+    memset(revs, 0, sizeof revs);
+    revs[0].id = "a1";
+    revs[0].down.path = "a1_create.py";
+    revs[0].down.sql = "def downgrade():\n    op.drop_table('accounts')\n";
+    revs[0].down.external = true;
+    revs[1].id = "b2";
+    revs[1].down.path = "b2_notes.py";
+    revs[1].down.sql = "def downgrade():\n    op.drop_column('notes', 'body')\n";
+    revs[1].down.external = true;
+    ebb_graph g = {.revs = revs, .count = 2};
+    size_t steps[] = {1, 0};
+    ebb_path path = {.direction = EBB_DIR_DOWN, .steps = steps, .count = 2};
+    ebb_risk_report r;
+    ebb_error err;
+
+    /* Without offline SQL: one UNKNOWN item per step, with the reason given. */
+    ebb_risk_external_sql none[2] = {{NULL, "needs a live connection", NULL}, {NULL, NULL, NULL}};
+    assert_int_equal(ebb_risk_classify_path(&g, &path, none, &r, &err), EBB_OK);
+    assert_int_equal(r.count, 2);
+    assert_string_equal(r.items[0].kind, "EXTERNAL STEP");
+    assert_int_equal(r.items[0].level, EBB_RISK_UNKNOWN);
+    assert_string_equal(r.items[0].reason, "needs a live connection");
+    assert_string_equal(r.items[0].revision, "b2");
+    assert_non_null(strstr(r.items[1].reason, "not available"));
+    ebb_risk_report_fini(&r);
+
+    /* With Alembic's offline SQL: the SQL is classified, under the step's file; the
+     * statements only on Alembic's version table are its bookkeeping and left out. */
+    ebb_risk_external_sql sql[2] = {
+        {"ALTER TABLE notes DROP COLUMN body;\n"
+         "UPDATE alembic_version SET version_num='a1' WHERE alembic_version.version_num = 'b2';\n",
+         NULL, "alembic_version"},
+        {"DROP TABLE accounts;\nDELETE FROM alembic_version WHERE version_num = 'a1';\n", NULL,
+         "alembic_version"}};
+    assert_int_equal(ebb_risk_classify_path(&g, &path, sql, &r, &err), EBB_OK);
+    assert_int_equal(r.count, 2);
+    assert_string_equal(r.items[0].kind, "DROP COLUMN");
+    assert_string_equal(r.items[0].file, "b2_notes.py");
+    assert_string_equal(r.items[1].kind, "DROP TABLE");
+    assert_int_equal(r.items[1].level, EBB_RISK_HIGH);
+    ebb_risk_report_fini(&r);
+
+    /* No external array at all: still never parsed. */
+    assert_int_equal(ebb_risk_classify_path(&g, &path, NULL, &r, &err), EBB_OK);
+    assert_int_equal(r.count, 2);
+    assert_string_equal(r.items[1].kind, "EXTERNAL STEP");
     ebb_risk_report_fini(&r);
 }
 
@@ -331,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_unknown_needs_its_own_flag),
         cmocka_unit_test(test_report_json),
         cmocka_unit_test(test_classify_path),
+        cmocka_unit_test(test_external_steps_are_never_parsed_as_sql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,15 +99,25 @@ static void test_mixed_layouts(void **state)
     ebb_tmptree_remove(root);
 }
 
-static void test_unloadable_kinds(void **state)
+/* A Sqitch project is detected and loaded through the Sqitch reader. */
+static void test_sqitch_dispatch(void **state)
 {
     (void)state;
     char *root = new_tree();
-    put(root, "sqitch.plan", "%project=x\n");
-    ebb_graph g;
+    put(root, "sqitch.plan", "%project=x\n\na 2024-01-01T00:00:00Z Ann <a@x> # first\n");
     ebb_error err;
-    assert_int_equal(ebb_source_load(root, EBB_SOURCE_UNKNOWN, &g, &err), EBB_E_INVALID);
-    assert_non_null(strstr(err.msg, "sqitch"));
+    assert_int_equal(ebb_tmptree_mkdir(root, "deploy", &err), EBB_OK);
+    put(root, "deploy/a.sql", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n");
+    ebb_graph g;
+    assert_int_equal(ebb_source_load(root, EBB_SOURCE_UNKNOWN, &g, &err), EBB_OK);
+    assert_int_equal(g.kind, EBB_SOURCE_SQITCH);
+    assert_int_equal(g.count, 1);
+    assert_string_equal(g.project, "x");
+    assert_string_equal(g.revs[0].note, "first");
+    assert_non_null(g.revs[0].up.sql);
+    assert_null(g.revs[0].down.sql);
+    assert_int_not_equal(g.hash[0], '\0');
+    ebb_graph_fini(&g); /* frees the Sqitch fields too (ASan checks) */
     ebb_tmptree_remove(root);
 }
 
@@ -127,7 +137,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_layout),   cmocka_unit_test(test_empty_directory),
-        cmocka_unit_test(test_mixed_layouts), cmocka_unit_test(test_unloadable_kinds),
+        cmocka_unit_test(test_mixed_layouts), cmocka_unit_test(test_sqitch_dispatch),
         cmocka_unit_test(test_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
