@@ -22,7 +22,7 @@
  *   databases   = ( { name, conninfo | service, environment?, source = { dir, kind? },
  *                     migrate = { lock_timeout_ms?, statement_timeout_ms?,
  *                                 single_transaction? }?,
- *                     precheck = { long_transaction_s?, free_space_factor? }?,
+ *                     precheck = { long_transaction_s?, free_space_percent? }?,
  *                     services = { stop, start, status, timeout_ms?,
  *                                  health = { command | url, expect_status?,
  *                                             timeout_ms?, attempts?, interval_ms? }? }?,
@@ -113,7 +113,8 @@ typedef struct ebb_backup_cfg {
 
 typedef struct ebb_agent_db {
     const char *name;          /* the name the coordinator uses */
-    const char *conninfo;      /* libpq string; "service=NAME" built from `service` (owned here) */
+    const char *conninfo;      /* libpq string, or "service=NAME" built from `service` */
+    char *conninfo_owned;      /* internal: the built string (freed with the config) */
     const char *environment;   /* label; "" when absent */
     const char *source_dir;
     ebb_source_kind source_kind; /* EBB_SOURCE_UNKNOWN = detect */
@@ -121,7 +122,8 @@ typedef struct ebb_agent_db {
     long statement_timeout_ms; /* 0 = server setting */
     bool single_transaction;
     long long_xact_s;          /* precheck: transactions older than this block DDL */
-    double free_space_factor;  /* precheck: free bytes needed = factor * database size (default 1.0) */
+    double free_space_factor;  /* precheck: free bytes needed = factor * database size
+                                * (free_space_percent / 100; default 100 %) */
     bool has_services;
     ebb_services_cfg services;
     const char *const *roles;  /* sessions terminated after stop_services (may be empty) */
