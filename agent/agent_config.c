@@ -42,8 +42,8 @@ ebb_job_action ebb_job_action_parse(const char *name)
 }
 
 static const char *const root_keys[] = {"agent", "coordinator", "databases", NULL};
-static const char *const agent_keys[] = {"id",          "key_file",  "replay_store",
-                                         "job_journal", "log_level", "log_format", NULL};
+static const char *const agent_keys[] = {
+    "id", "key_file", "replay_store", "job_journal", "log_level", "log_format", NULL};
 static const char *const coord_keys[] = {"address",
                                          "public_key",
                                          "public_key_file",
@@ -53,17 +53,17 @@ static const char *const coord_keys[] = {"address",
                                          "reconnect_max_ms",
                                          "request_timeout_ms",
                                          NULL};
-static const char *const db_keys[] = {"name",     "conninfo", "service", "environment",
-                                      "source",   "migrate",  "precheck", "services",
-                                      "roles",    "backup",   "allow",   NULL};
+static const char *const db_keys[] = {"name",   "conninfo", "service",  "environment",
+                                      "source", "migrate",  "precheck", "services",
+                                      "roles",  "backup",   "allow",    NULL};
 static const char *const source_keys[] = {"dir", "kind", NULL};
 static const char *const migrate_keys[] = {"lock_timeout_ms", "statement_timeout_ms",
                                            "single_transaction", NULL};
 static const char *const precheck_keys[] = {"long_transaction_s", "free_space_percent", NULL};
-static const char *const services_keys[] = {"stop", "start", "status", "timeout_ms", "health",
-                                            NULL};
-static const char *const health_keys[] = {"command",  "url",         "expect_status",
-                                          "timeout_ms", "attempts",  "interval_ms", NULL};
+static const char *const services_keys[] = {"stop",       "start",  "status",
+                                            "timeout_ms", "health", NULL};
+static const char *const health_keys[] = {
+    "command", "url", "expect_status", "timeout_ms", "attempts", "interval_ms", NULL};
 static const char *const backup_keys[] = {"dir",         "retention",  "format", "jobs",
                                           "compression", "timeout_ms", NULL};
 
@@ -155,8 +155,7 @@ static ebb_code load_agent(ebb_agent_config *c, const config_setting_t *root, eb
     return EBB_OK;
 }
 
-static ebb_code load_coordinator(ebb_agent_config *c, const config_setting_t *root,
-                                 ebb_error *err)
+static ebb_code load_coordinator(ebb_agent_config *c, const config_setting_t *root, ebb_error *err)
 {
     const config_setting_t *g;
     ebb_code rc = ebb_config_get_group(root, "coordinator", &g, err);
@@ -204,8 +203,7 @@ static ebb_code load_coordinator(ebb_agent_config *c, const config_setting_t *ro
         return rc;
     if (c->reconnect_max_ms < c->reconnect_min_ms)
         return ebb_config_error(err, member(g, "reconnect_max_ms"),
-                                "must not be less than reconnect_min_ms (%d)",
-                                c->reconnect_min_ms);
+                                "must not be less than reconnect_min_ms (%d)", c->reconnect_min_ms);
     return EBB_OK;
 }
 
@@ -328,14 +326,13 @@ static ebb_code load_allow(ebb_agent_db *d, const config_setting_t *g, ebb_error
     for (size_t i = 0; i < n && rc == EBB_OK; i++) {
         ebb_job_action a = ebb_job_action_parse(names[i]);
         if (a == EBB_JOB_NONE)
-            rc = ebb_config_error(err, ebb_config_elem(list, i), "'%s' is not an action",
-                                  names[i]);
+            rc = ebb_config_error(err, ebb_config_elem(list, i), "'%s' is not an action", names[i]);
         else if (!can[a])
             rc = ebb_config_error(err, ebb_config_elem(list, i),
                                   "'%s' needs a %s section in this database", names[i],
                                   a == EBB_JOB_BACKUP || a == EBB_JOB_RESTORE ? "backup"
-                                  : a == EBB_JOB_HEALTH ? "services.health"
-                                                        : "services");
+                                  : a == EBB_JOB_HEALTH                       ? "services.health"
+                                                                              : "services");
         else
             d->allowed[a] = true;
     }
@@ -496,8 +493,8 @@ ebb_code ebb_agent_config_load(const char *path, ebb_agent_config **out, ebb_err
         for (size_t k = 0; rc == EBB_OK && k < i; k++)
             if (strcmp(c->dbs[k].name, c->dbs[i].name) == 0)
                 rc = ebb_config_error(err, member(g, "name"),
-                                      "database '%s' is already defined at line %d",
-                                      c->dbs[i].name, c->dbs[k].line);
+                                      "database '%s' is already defined at line %d", c->dbs[i].name,
+                                      c->dbs[k].line);
     }
     if (rc != EBB_OK) {
         ebb_agent_config_free(c);

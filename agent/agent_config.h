@@ -104,54 +104,54 @@ typedef struct ebb_services_cfg {
 
 typedef struct ebb_backup_cfg {
     const char *dir;
-    size_t retention;          /* backups kept per database; 0 = keep all */
-    ebb_backup_format format;  /* "custom" (default) or "directory" */
-    int jobs;                  /* pg_dump -j for the directory format (default 1) */
-    int compression;           /* -Z 0..9; -1 = pg_dump's default */
-    int timeout_ms;            /* per pg_dump / pg_restore */
+    size_t retention;         /* backups kept per database; 0 = keep all */
+    ebb_backup_format format; /* "custom" (default) or "directory" */
+    int jobs;                 /* pg_dump -j for the directory format (default 1) */
+    int compression;          /* -Z 0..9; -1 = pg_dump's default */
+    int timeout_ms;           /* per pg_dump / pg_restore */
 } ebb_backup_cfg;
 
 typedef struct ebb_agent_db {
-    const char *name;          /* the name the coordinator uses */
-    const char *conninfo;      /* libpq string, or "service=NAME" built from `service` */
-    char *conninfo_owned;      /* internal: the built string (freed with the config) */
-    const char *environment;   /* label; "" when absent */
+    const char *name;        /* the name the coordinator uses */
+    const char *conninfo;    /* libpq string, or "service=NAME" built from `service` */
+    char *conninfo_owned;    /* internal: the built string (freed with the config) */
+    const char *environment; /* label; "" when absent */
     const char *source_dir;
     ebb_source_kind source_kind; /* EBB_SOURCE_UNKNOWN = detect */
-    long lock_timeout_ms;      /* 0 = server setting */
-    long statement_timeout_ms; /* 0 = server setting */
+    long lock_timeout_ms;        /* 0 = server setting */
+    long statement_timeout_ms;   /* 0 = server setting */
     bool single_transaction;
-    long long_xact_s;          /* precheck: transactions older than this block DDL */
-    double free_space_factor;  /* precheck: free bytes needed = factor * database size
-                                * (free_space_percent / 100; default 100 %) */
+    long long_xact_s;         /* precheck: transactions older than this block DDL */
+    double free_space_factor; /* precheck: free bytes needed = factor * database size
+                               * (free_space_percent / 100; default 100 %) */
     bool has_services;
     ebb_services_cfg services;
-    const char *const *roles;  /* sessions terminated after stop_services (may be empty) */
+    const char *const *roles; /* sessions terminated after stop_services (may be empty) */
     size_t n_roles;
     bool has_backup;
     ebb_backup_cfg backup;
     bool allowed[EBB_JOB__COUNT]; /* which actions jobs may run on this database */
-    int line;                  /* line of the entry, for messages */
+    int line;                     /* line of the entry, for messages */
 } ebb_agent_db;
 
 typedef struct ebb_agent_config {
-    char *path;                /* as given to load (owned) */
+    char *path; /* as given to load (owned) */
     const char *agent_id;
     const char *key_file;
     const char *replay_store;
     const char *job_journal;
-    const char *log_level;     /* "info" by default */
-    const char *log_format;    /* "text" or "json" */
-    const char *coordinator_address;   /* nng URL, e.g. "tcp://coord:7400" */
-    ebb_public_key coordinator_key;    /* pinned */
+    const char *log_level;           /* "info" by default */
+    const char *log_format;          /* "text" or "json" */
+    const char *coordinator_address; /* nng URL, e.g. "tcp://coord:7400" */
+    ebb_public_key coordinator_key;  /* pinned */
     int poll_interval_ms;
     int heartbeat_interval_ms;
     int reconnect_min_ms;
     int reconnect_max_ms;
     int request_timeout_ms;
-    ebb_agent_db *dbs;         /* owned */
+    ebb_agent_db *dbs; /* owned */
     size_t n_dbs;
-    ebb_config *file;          /* the parsed file; owns the strings */
+    ebb_config *file; /* the parsed file; owns the strings */
 } ebb_agent_config;
 
 /*

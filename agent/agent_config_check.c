@@ -1,4 +1,5 @@
-/* Host checks of an agent configuration (key file, sources, backup dirs, programs) and `ebb-agent check-config`. */
+/* Host checks of an agent configuration (key file, sources, backup dirs, programs) and `ebb-agent
+ * check-config`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -136,11 +137,9 @@ static ebb_code check_db(const ebb_agent_config *cfg, size_t i, ebb_error *err)
             return at_node(err, rc, node_at(cfg, "databases", (long)i, "backup", "dir"));
     }
     if (d->has_services) {
-        const char *const *argvs[4] = {d->services.stop_argv, d->services.start_argv,
-                                       d->services.status_argv,
-                                       d->services.health.kind == EBB_HEALTH_COMMAND
-                                           ? d->services.health.argv
-                                           : NULL};
+        const char *const *argvs[4] = {
+            d->services.stop_argv, d->services.start_argv, d->services.status_argv,
+            d->services.health.kind == EBB_HEALTH_COMMAND ? d->services.health.argv : NULL};
         const char *keys[4] = {"stop", "start", "status", "health"};
         for (int k = 0; k < 4; k++) {
             if (argvs[k] == NULL)

@@ -1,4 +1,5 @@
-/* The agent's job executor: runs one configured action on one database, idempotently, with progress and cancel. */
+/* The agent's job executor: runs one configured action on one database, idempotently, with progress
+ * and cancel. */
 #ifndef EBB_AGENT_JOB_H
 #define EBB_AGENT_JOB_H
 
@@ -23,8 +24,8 @@
 
 /* A command as received (all strings borrowed for the duration of the call). */
 typedef struct ebb_job_cmd {
-    const char *job_id;        /* required, unique per job */
-    const char *run_id;        /* required: the run it belongs to (registry events, gid) */
+    const char *job_id; /* required, unique per job */
+    const char *run_id; /* required: the run it belongs to (registry events, gid) */
     ebb_job_action action;
     const char *database;      /* required except for cancel */
     const char *target;        /* precheck, migrate: "head", "base", "-N", "+N", revision */
@@ -44,7 +45,7 @@ typedef enum ebb_job_outcome {
     EBB_JOB_INTERRUPTED, /* the agent died while it ran; not run again */
     EBB_JOB_REJECTED,    /* not allowed by the configuration: nothing ran */
     EBB_JOB_CANCELLED,
-    EBB_JOB_RUNNING,     /* a duplicate of a job still running (not a final outcome) */
+    EBB_JOB_RUNNING, /* a duplicate of a job still running (not a final outcome) */
 } ebb_job_outcome;
 
 /* "succeeded", "failed", "interrupted", "rejected", "cancelled", "running", "none". */
@@ -62,20 +63,20 @@ typedef struct ebb_job_result {
     ebb_job_outcome outcome;
     ebb_job_action action;
     char *database;
-    char **revisions_before;  /* current revision(s) before the job */
+    char **revisions_before; /* current revision(s) before the job */
     size_t n_before;
-    char **revisions_after;   /* current revision(s) after (interrupted: what it holds now) */
+    char **revisions_after; /* current revision(s) after (interrupted: what it holds now) */
     size_t n_after;
-    char *fingerprint;        /* live schema fingerprint at the end */
-    char *backup_id;          /* backup taken / restored */
+    char *fingerprint; /* live schema fingerprint at the end */
+    char *backup_id;   /* backup taken / restored */
     char *backup_checksum;
-    ebb_code error_code;      /* EBB_OK unless failed / rejected / cancelled */
-    char *error_message;      /* secrets masked */
+    ebb_code error_code; /* EBB_OK unless failed / rejected / cancelled */
+    char *error_message; /* secrets masked */
     char sqlstate[6];
-    int64_t started_at_ms;    /* Unix ms; 0 when it never started */
+    int64_t started_at_ms; /* Unix ms; 0 when it never started */
     int64_t finished_at_ms;
-    char *report_json;        /* action-specific JSON object (inspect, precheck, ...), or NULL */
-    bool from_journal;        /* a duplicate: this is the recorded result, nothing ran now */
+    char *report_json; /* action-specific JSON object (inspect, precheck, ...), or NULL */
+    bool from_journal; /* a duplicate: this is the recorded result, nothing ran now */
 } ebb_job_result;
 
 void ebb_job_result_fini(ebb_job_result *res);
@@ -101,14 +102,14 @@ typedef void (*ebb_job_progress_fn)(void *ctx, const ebb_job_progress *p);
 /* Description of one database for the hello (the wire's DatabaseInfo). Owned. */
 typedef struct ebb_job_db_info {
     char *name;
-    char *kind;             /* source kind name */
-    char **current;         /* current revision(s): applied revisions no applied child has */
+    char *kind;     /* source kind name */
+    char **current; /* current revision(s): applied revisions no applied child has */
     size_t n_current;
     char *graph_hash;
     char *fingerprint;
     bool drift;
     char *environment;
-    char *error;            /* why the rest is missing (NULL when fine) */
+    char *error; /* why the rest is missing (NULL when fine) */
 } ebb_job_db_info;
 
 void ebb_job_db_info_fini(ebb_job_db_info *info);
@@ -165,8 +166,8 @@ EBB_MUSTCHECK ebb_code ebb_job_execute(ebb_job_executor *ex, const ebb_job_cmd *
  * Ids of the jobs running now (for Poll.running_job_ids): malloc'd array of
  * malloc'd strings (caller frees each and the array). *out set only on success.
  */
-EBB_MUSTCHECK ebb_code ebb_job_executor_running(ebb_job_executor *ex, char ***out,
-                                                size_t *count, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_job_executor_running(ebb_job_executor *ex, char ***out, size_t *count,
+                                                ebb_error *err);
 
 /*
  * Inspect every configured database (for the hello). *out is a malloc'd

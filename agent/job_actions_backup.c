@@ -1,4 +1,5 @@
-/* Job actions on backups: backup (pg_dump, verified, retention) and restore (checked against the manifest). */
+/* Job actions on backups: backup (pg_dump, verified, retention) and restore (checked against the
+ * manifest). */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,8 +180,8 @@ ebb_code job_do_restore(job_ctx *jc, ebb_error *err)
         json_t *details = json_pack("{s:s, s:s, s:s}", "backup_id", m.id, "checksum", m.checksum,
                                     "fingerprint", m.fingerprint);
         char *dtext = json_dumps(details, JSON_COMPACT);
-        ebb_event ev = {.kind = EBB_EVENT_RESTORE, .revision = current, .run = &run,
-                        .details = dtext};
+        ebb_event ev = {
+            .kind = EBB_EVENT_RESTORE, .revision = current, .run = &run, .details = dtext};
         ebb_error eerr;
         if (ebb_registry_event_add(pg, &ev, &eerr) != EBB_OK)
             json_object_set_new(details, "event_error", json_string(eerr.msg));
@@ -192,11 +193,13 @@ ebb_code job_do_restore(job_ctx *jc, ebb_error *err)
         ebb_backup_manifest_fini(&m);
     } else {
         char *dtext = NULL;
-        json_t *details = json_pack("{s:s, s:s}", "action", "restore", "backup_id",
-                                    jc->cmd->backup_id);
+        json_t *details =
+            json_pack("{s:s, s:s}", "action", "restore", "backup_id", jc->cmd->backup_id);
         dtext = json_dumps(details, JSON_COMPACT);
         json_decref(details);
-        ebb_event ev = {.kind = EBB_EVENT_FAIL, .run = &run, .error = err ? err->msg : NULL,
+        ebb_event ev = {.kind = EBB_EVENT_FAIL,
+                        .run = &run,
+                        .error = err ? err->msg : NULL,
                         .sqlstate = err && err->sqlstate[0] ? err->sqlstate : NULL,
                         .details = dtext};
         if (ebb_registry_event_add(pg, &ev, NULL) != EBB_OK) /* best effort: no registry */

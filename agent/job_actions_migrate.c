@@ -1,4 +1,5 @@
-/* Job actions that change the schema: migrate (up or down, optionally prepared), commit / rollback prepared. */
+/* Job actions that change the schema: migrate (up or down, optionally prepared), commit / rollback
+ * prepared. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,18 +92,18 @@ ebb_code job_do_migrate(job_ctx *jc, ebb_error *err)
     rc = ebb_migrate_run(pg, &graph, &target, &opts, &mres, err);
 
     char *mismatch = NULL;
-    if (mres.mismatch.count > 0 && ebb_fp_diff_objects(&mres.mismatch, 50, &mismatch, NULL) != EBB_OK)
+    if (mres.mismatch.count > 0 &&
+        ebb_fp_diff_objects(&mres.mismatch, 50, &mismatch, NULL) != EBB_OK)
         mismatch = NULL;
-    jc->report = json_pack("{s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:i, s:s?, s:b, s:b, s:b, "
-                           "s:s?, s:s?}",
-                           "target", cmd->target, "direction", dir_name(mres.direction), "total",
-                           (json_int_t)mres.total, "done", (json_int_t)mres.done, "from",
-                           mres.from_revision, "to", mres.to_revision, "failed_revision",
-                           mres.failed_revision, "failed_line", mres.failed_line, "gid",
-                           mres.gid[0] != '\0' ? mres.gid : NULL, "prepare", cmd->prepare,
-                           "single_transaction", opts.single_transaction, "accept_data_loss",
-                           cmd->accept_data_loss, "fingerprint_mismatch", mismatch, "operator",
-                           cmd->operator_name);
+    jc->report = json_pack(
+        "{s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:i, s:s?, s:b, s:b, s:b, "
+        "s:s?, s:s?}",
+        "target", cmd->target, "direction", dir_name(mres.direction), "total",
+        (json_int_t)mres.total, "done", (json_int_t)mres.done, "from", mres.from_revision, "to",
+        mres.to_revision, "failed_revision", mres.failed_revision, "failed_line", mres.failed_line,
+        "gid", mres.gid[0] != '\0' ? mres.gid : NULL, "prepare", cmd->prepare, "single_transaction",
+        opts.single_transaction, "accept_data_loss", cmd->accept_data_loss, "fingerprint_mismatch",
+        mismatch, "operator", cmd->operator_name);
     free(mismatch);
     if (rc == EBB_OK && have_counts && mres.direction == EBB_DIR_DOWN && mres.done > 0)
         rc = down_checks(jc, pg, &graph, &path, &before, err);

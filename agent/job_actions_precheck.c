@@ -1,4 +1,5 @@
-/* The precheck job: path, checksums, risk, disk space for the backup, blocking transactions, standby. Read-only. */
+/* The precheck job: path, checksums, risk, disk space for the backup, blocking transactions,
+ * standby. Read-only. */
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -47,10 +48,9 @@ static ebb_code xact_row(void *ctx, const PGresult *res, int row, ebb_error *err
     json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:I, s:s}", "pid",
                                           atoi(PQgetvalue(res, row, 0)), "user",
                                           PQgetvalue(res, row, 1), "application",
-                                          PQgetvalue(res, row, 2), "state",
-                                          PQgetvalue(res, row, 3), "age_s",
-                                          (json_int_t)atoll(PQgetvalue(res, row, 4)), "wait",
-                                          PQgetvalue(res, row, 5)));
+                                          PQgetvalue(res, row, 2), "state", PQgetvalue(res, row, 3),
+                                          "age_s", (json_int_t)atoll(PQgetvalue(res, row, 4)),
+                                          "wait", PQgetvalue(res, row, 5)));
     return EBB_OK;
 }
 
@@ -61,16 +61,16 @@ static ebb_code check_long_xacts(precheck *p, ebb_error *err)
     snprintf(secs, sizeof secs, "%ld", p->jc->db->long_xact_s);
     const char *params[1] = {secs};
     json_t *list = json_array();
-    ebb_code rc = ebb_pg_exec(
-        p->pg,
-        "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), "
-        "coalesce(state, ''), floor(extract(epoch FROM now() - xact_start))::bigint, "
-        "coalesce(wait_event_type, '') FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-        "AND backend_type = 'client backend' "
-        "AND xact_start < now() - make_interval(secs => $1::double precision) "
-        "ORDER BY xact_start",
-        1, params, xact_row, list, NULL, err);
+    ebb_code rc =
+        ebb_pg_exec(p->pg,
+                    "SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), "
+                    "coalesce(state, ''), floor(extract(epoch FROM now() - xact_start))::bigint, "
+                    "coalesce(wait_event_type, '') FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend' "
+                    "AND xact_start < now() - make_interval(secs => $1::double precision) "
+                    "ORDER BY xact_start",
+                    1, params, xact_row, list, NULL, err);
     if (rc != EBB_OK) {
         json_decref(list);
         return rc;
@@ -159,9 +159,9 @@ static ebb_code check_path(precheck *p, ebb_error *err)
     for (size_t i = 0; i < path.count; i++) {
         const ebb_revision *rev = &p->graph.revs[path.steps[i]];
         const ebb_script *s = ebb_plan_step_script(&p->graph, &path, i);
-        json_array_append_new(steps, json_pack("{s:s, s:s?, s:b}", "revision", rev->id,
-                                               "checksum", s ? s->checksum : NULL,
-                                               "no_transaction", s ? s->no_transaction : false));
+        json_array_append_new(steps, json_pack("{s:s, s:s?, s:b}", "revision", rev->id, "checksum",
+                                               s ? s->checksum : NULL, "no_transaction",
+                                               s ? s->no_transaction : false));
     }
     json_object_set_new(p->report, "path",
                         json_pack("{s:s, s:s, s:o}", "target", p->jc->cmd->target, "direction",
@@ -210,12 +210,12 @@ static ebb_code check_path(precheck *p, ebb_error *err)
         json_t *items = json_array();
         for (size_t i = 0; i < risk.count; i++) {
             const ebb_risk_item *it = &risk.items[i];
-            json_array_append_new(items, json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "file",
-                                                   it->file, "line", it->line, "kind", it->kind,
-                                                   "level", ebb_risk_level_name(it->level),
-                                                   "reason", it->reason ? it->reason : "",
-                                                   "statement", it->statement ? it->statement
-                                                                              : ""));
+            json_array_append_new(items,
+                                  json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "file", it->file,
+                                            "line", it->line, "kind", it->kind, "level",
+                                            ebb_risk_level_name(it->level), "reason",
+                                            it->reason ? it->reason : "", "statement",
+                                            it->statement ? it->statement : ""));
         }
         json_object_set_new(p->report, "risk",
                             json_pack("{s:s, s:o, s:b}", "worst",
@@ -264,8 +264,8 @@ ebb_code job_do_precheck(job_ctx *jc, ebb_error *err)
     size_t n_block = json_array_size(p.blockers);
     json_object_set_new(p.report, "ok", json_boolean(rc == EBB_OK && n_block == 0));
     if (rc == EBB_OK && n_block > 0)
-        rc = ebb_error_set(err, EBB_E_REFUSED, "precheck found %zu problem(s); first: %s",
-                           n_block, json_string_value(json_array_get(p.blockers, 0)));
+        rc = ebb_error_set(err, EBB_E_REFUSED, "precheck found %zu problem(s); first: %s", n_block,
+                           json_string_value(json_array_get(p.blockers, 0)));
     json_object_set_new(p.report, "problems", p.blockers);
     job_record_state(jc, p.pg, &p.graph, false);
     job_disconnect(jc, p.pg);

@@ -24,13 +24,13 @@ static void free_strv(char **v, size_t n)
 }
 
 /* Current revisions of an applied list with respect to graph (see job_internal.h). */
-static ebb_code current_of(const ebb_applied_list *applied, const ebb_graph *graph,
-                           char ***out, size_t *n_out, ebb_error *err)
+static ebb_code current_of(const ebb_applied_list *applied, const ebb_graph *graph, char ***out,
+                           size_t *n_out, ebb_error *err)
 {
     size_t n = applied->count;
     char **cur = n > 0 ? calloc(n, sizeof *cur) : NULL;
-    bool *is_parent = graph != NULL && graph->count > 0 ? calloc(graph->count, sizeof *is_parent)
-                                                        : NULL;
+    bool *is_parent =
+        graph != NULL && graph->count > 0 ? calloc(graph->count, sizeof *is_parent) : NULL;
     if ((n > 0 && cur == NULL) || (graph != NULL && graph->count > 0 && is_parent == NULL)) {
         free(cur);
         free(is_parent);
@@ -165,8 +165,8 @@ static ebb_code recovery_row(void *ctx, const PGresult *res, int row, ebb_error 
     return EBB_OK;
 }
 
-ebb_code job_inspect_db(const ebb_agent_db *db, ebb_pg *pg, json_t **report,
-                        ebb_job_db_info *info, ebb_error *err)
+ebb_code job_inspect_db(const ebb_agent_db *db, ebb_pg *pg, json_t **report, ebb_job_db_info *info,
+                        ebb_error *err)
 {
     ebb_graph graph = {0};
     ebb_code rc = job_load_graph(db, &graph, err);
@@ -177,8 +177,9 @@ ebb_code job_inspect_db(const ebb_agent_db *db, ebb_pg *pg, json_t **report,
     if (rc == EBB_OK) {
         rc = ebb_migrate_status(pg, &graph, &st, err);
         if (rc != EBB_OK && err != NULL && strcmp(err->sqlstate, "55P03") == 0)
-            ebb_error_prefix(err, "the schema is locked (by a prepared transaction or a "
-                                  "session) and cannot be read within %s ms",
+            ebb_error_prefix(err,
+                             "the schema is locked (by a prepared transaction or a "
+                             "session) and cannot be read within %s ms",
                              STATE_LOCK_TIMEOUT);
         if (rc == EBB_OK && (rc = bounded_locks(pg, false, err)) != EBB_OK)
             ebb_db_status_fini(&st);
@@ -205,11 +206,11 @@ ebb_code job_inspect_db(const ebb_agent_db *db, ebb_pg *pg, json_t **report,
             json_t *parents = json_array();
             for (size_t p = 0; p < rev->n_parents; p++)
                 json_array_append_new(parents, json_string(graph.revs[rev->parents[p]].id));
-            json_array_append_new(revs, json_pack("{s:s, s:s, s:o, s:b, s:b}", "id", rev->id,
-                                                  "name", rev->name ? rev->name : "", "parents",
-                                                  parents, "no_transaction",
-                                                  rev->up.no_transaction || rev->down.no_transaction,
-                                                  "has_verify", rev->verify.sql != NULL));
+            json_array_append_new(
+                revs, json_pack("{s:s, s:s, s:o, s:b, s:b}", "id", rev->id, "name",
+                                rev->name ? rev->name : "", "parents", parents, "no_transaction",
+                                rev->up.no_transaction || rev->down.no_transaction, "has_verify",
+                                rev->verify.sql != NULL));
         }
         for (size_t i = 0; i < st.applied.count; i++)
             json_array_append_new(applied, json_string(st.applied.rows[i].revision));

@@ -6,9 +6,8 @@
 
 static json_t *outcome_json(const ebb_service_outcome *o)
 {
-    return json_pack("{s:i, s:b, s:I, s:s?}", "exit_code", o->exit_code, "timed_out",
-                     o->timed_out, "duration_ms", (json_int_t)o->duration_ms, "output_tail",
-                     o->output_tail);
+    return json_pack("{s:i, s:b, s:I, s:s?}", "exit_code", o->exit_code, "timed_out", o->timed_out,
+                     "duration_ms", (json_int_t)o->duration_ms, "output_tail", o->output_tail);
 }
 
 ebb_code job_do_stop_services(job_ctx *jc, ebb_error *err)
@@ -65,12 +64,12 @@ ebb_code job_do_health(job_ctx *jc, ebb_error *err)
     ebb_code rc = ebb_services_health(h, cancelled_cb, jc, &hr, err);
     if (rc != EBB_OK)
         return rc;
-    jc->report = json_pack("{s:b, s:i, s:s, s:i, s:i, s:s}", "healthy", hr.healthy, "attempts",
-                           hr.attempts, "check", h->kind == EBB_HEALTH_HTTP ? "http" : "command",
-                           "http_status", hr.http_status, "exit_code", hr.exit_code, "detail",
-                           hr.detail);
+    jc->report =
+        json_pack("{s:b, s:i, s:s, s:i, s:i, s:s}", "healthy", hr.healthy, "attempts", hr.attempts,
+                  "check", h->kind == EBB_HEALTH_HTTP ? "http" : "command", "http_status",
+                  hr.http_status, "exit_code", hr.exit_code, "detail", hr.detail);
     if (!hr.healthy)
-        return ebb_error_set(err, EBB_E_VERIFY, "not healthy after %d attempt(s): %s",
-                             hr.attempts, hr.detail);
+        return ebb_error_set(err, EBB_E_VERIFY, "not healthy after %d attempt(s): %s", hr.attempts,
+                             hr.detail);
     return EBB_OK;
 }

@@ -1,4 +1,5 @@
-/* The job executor: validation, journal, one job per database, dispatch, cancel and timeouts, crash recovery. */
+/* The job executor: validation, journal, one job per database, dispatch, cancel and timeouts, crash
+ * recovery. */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -25,7 +26,7 @@ typedef struct db_slot {
     int backend_pid;       /* of the job's own connection (0 when none) */
     bool cancel_requested; /* by a cancel job or the timeout */
     bool timed_out;
-    bool ending;           /* the action returned: nothing left to cancel */
+    bool ending; /* the action returned: nothing left to cancel */
 } db_slot;
 
 struct ebb_job_executor {
@@ -172,8 +173,7 @@ ebb_code job_conninfo(job_ctx *jc, char **out, ebb_error *err)
 
 /* ---- Open, recovery ---- */
 
-static void interrupted_result(ebb_job_executor *ex, const ebb_job_unfinished *u,
-                               ebb_job_result *r)
+static void interrupted_result(ebb_job_executor *ex, const ebb_job_unfinished *u, ebb_job_result *r)
 {
     memset(r, 0, sizeof *r);
     bool ok = true;
@@ -242,15 +242,14 @@ static ebb_code recover(ebb_job_executor *ex, ebb_error *err)
         }
         ex->n_interrupted++;
         rc = ebb_job_journal_finished(ex->journal, r, err);
-        ebb_log(EBB_LOG_WARN, "jobs", "job %s (%s on %s) was interrupted by a restart",
-                r->job_id, ebb_job_action_name(r->action), r->database ? r->database : "-");
+        ebb_log(EBB_LOG_WARN, "jobs", "job %s (%s on %s) was interrupted by a restart", r->job_id,
+                ebb_job_action_name(r->action), r->database ? r->database : "-");
     }
     ebb_job_unfinished_free(items, n);
     return rc;
 }
 
-ebb_code ebb_job_executor_open(const ebb_agent_config *cfg, ebb_job_executor **out,
-                               ebb_error *err)
+ebb_code ebb_job_executor_open(const ebb_agent_config *cfg, ebb_job_executor **out, ebb_error *err)
 {
     if (sodium_init() < 0)
         return ebb_error_set(err, EBB_E_CRYPTO, "libsodium cannot be initialised");
@@ -297,8 +296,7 @@ const ebb_job_result *ebb_job_executor_interrupted(const ebb_job_executor *ex, s
     return ex->interrupted;
 }
 
-ebb_code ebb_job_executor_running(ebb_job_executor *ex, char ***out, size_t *count,
-                                  ebb_error *err)
+ebb_code ebb_job_executor_running(ebb_job_executor *ex, char ***out, size_t *count, ebb_error *err)
 {
     pthread_mutex_lock(&ex->mu);
     size_t n = ex->n_running;
@@ -373,15 +371,16 @@ static ebb_code validate(const ebb_job_executor *ex, const ebb_job_cmd *cmd, siz
                              cmd->database);
     if (!db->allowed[cmd->action])
         return ebb_error_set(err, EBB_E_REFUSED,
-                             "the configuration of database %s does not allow %s", db->name,
-                             act);
+                             "the configuration of database %s does not allow %s", db->name, act);
     *slot = (size_t)(db - ex->cfg->dbs);
     if (cmd->action == EBB_JOB_PRECHECK || cmd->action == EBB_JOB_MIGRATE) {
         ebb_target t;
         ebb_error terr;
         if (cmd->target == NULL || ebb_target_parse(cmd->target, &t, &terr) != EBB_OK)
-            return ebb_error_set(err, EBB_E_INVALID, "%s needs a target (head, base, -N, +N or "
-                                 "a revision id)", act);
+            return ebb_error_set(err, EBB_E_INVALID,
+                                 "%s needs a target (head, base, -N, +N or "
+                                 "a revision id)",
+                                 act);
     }
     if (cmd->action == EBB_JOB_RESTORE &&
         (cmd->backup_id == NULL || !ebb_backup_id_valid(cmd->backup_id)))
@@ -496,7 +495,8 @@ typedef struct watchdog {
 static void *watchdog_main(void *arg)
 {
     watchdog *w = arg;
-    struct timespec ts = {(time_t)(w->deadline_ms / 1000), (long)(w->deadline_ms % 1000) * 1000000L};
+    struct timespec ts = {(time_t)(w->deadline_ms / 1000),
+                          (long)(w->deadline_ms % 1000) * 1000000L};
     pthread_mutex_lock(&w->ex->mu);
     int rv = 0;
     while (!w->done && rv != ETIMEDOUT)
@@ -529,12 +529,10 @@ static ebb_code do_cancel(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
         ebb_code rc = ebb_job_journal_lookup(ex->journal, target, &st, &r, NULL);
         pthread_mutex_unlock(&ex->mu);
         if (rc != EBB_OK)
-            return ebb_error_set(err, EBB_E_NOT_FOUND, "job %s is unknown to this agent",
-                                 target);
+            return ebb_error_set(err, EBB_E_NOT_FOUND, "job %s is unknown to this agent", target);
         ebb_code out = ebb_error_set(err, EBB_E_CONFLICT, "job %s is not running (%s)", target,
-                                     st == EBB_JOB_STATE_FINISHED
-                                         ? ebb_job_outcome_name(r.outcome)
-                                         : "not started");
+                                     st == EBB_JOB_STATE_FINISHED ? ebb_job_outcome_name(r.outcome)
+                                                                  : "not started");
         ebb_job_result_fini(&r);
         return out;
     }
@@ -578,19 +576,32 @@ static ebb_code do_cancel(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 static ebb_code dispatch(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 {
     switch (jc->cmd->action) {
-    case EBB_JOB_INSPECT: return job_do_inspect(jc, err);
-    case EBB_JOB_PRECHECK: return job_do_precheck(jc, err);
-    case EBB_JOB_STOP_SERVICES: return job_do_stop_services(jc, err);
-    case EBB_JOB_BACKUP: return job_do_backup(jc, err);
-    case EBB_JOB_MIGRATE: return job_do_migrate(jc, err);
-    case EBB_JOB_VERIFY: return job_do_verify(jc, err);
-    case EBB_JOB_START_SERVICES: return job_do_start_services(jc, err);
-    case EBB_JOB_HEALTH: return job_do_health(jc, err);
-    case EBB_JOB_RESTORE: return job_do_restore(jc, err);
-    case EBB_JOB_COMMIT_PREPARED: return job_do_prepared(jc, true, err);
-    case EBB_JOB_ROLLBACK_PREPARED: return job_do_prepared(jc, false, err);
-    case EBB_JOB_CANCEL: return do_cancel(ex, jc, err);
-    default: return ebb_error_set(err, EBB_E_INVALID, "unknown action");
+    case EBB_JOB_INSPECT:
+        return job_do_inspect(jc, err);
+    case EBB_JOB_PRECHECK:
+        return job_do_precheck(jc, err);
+    case EBB_JOB_STOP_SERVICES:
+        return job_do_stop_services(jc, err);
+    case EBB_JOB_BACKUP:
+        return job_do_backup(jc, err);
+    case EBB_JOB_MIGRATE:
+        return job_do_migrate(jc, err);
+    case EBB_JOB_VERIFY:
+        return job_do_verify(jc, err);
+    case EBB_JOB_START_SERVICES:
+        return job_do_start_services(jc, err);
+    case EBB_JOB_HEALTH:
+        return job_do_health(jc, err);
+    case EBB_JOB_RESTORE:
+        return job_do_restore(jc, err);
+    case EBB_JOB_COMMIT_PREPARED:
+        return job_do_prepared(jc, true, err);
+    case EBB_JOB_ROLLBACK_PREPARED:
+        return job_do_prepared(jc, false, err);
+    case EBB_JOB_CANCEL:
+        return do_cancel(ex, jc, err);
+    default:
+        return ebb_error_set(err, EBB_E_INVALID, "unknown action");
     }
 }
 
@@ -638,9 +649,8 @@ static bool answer_known(ebb_job_executor *ex, const ebb_job_cmd *cmd, ebb_job_r
     return true;
 }
 
-ebb_code ebb_job_execute(ebb_job_executor *ex, const ebb_job_cmd *cmd,
-                         ebb_job_progress_fn progress, void *progress_ctx, ebb_job_result *out,
-                         ebb_error *err)
+ebb_code ebb_job_execute(ebb_job_executor *ex, const ebb_job_cmd *cmd, ebb_job_progress_fn progress,
+                         void *progress_ctx, ebb_job_result *out, ebb_error *err)
 {
     ebb_error e;
     ebb_error_clear(&e);
@@ -648,8 +658,10 @@ ebb_code ebb_job_execute(ebb_job_executor *ex, const ebb_job_cmd *cmd,
     if (!id_ok(cmd->job_id)) {
         /* Without a usable id there is nothing to record it under. */
         result_start(&r, cmd);
-        ebb_error_set(&e, EBB_E_INVALID, "the job id is missing or not 1 to %d printable ASCII "
-                      "characters", EBB_JOB_ID_MAX - 1);
+        ebb_error_set(&e, EBB_E_INVALID,
+                      "the job id is missing or not 1 to %d printable ASCII "
+                      "characters",
+                      EBB_JOB_ID_MAX - 1);
         result_fail(&r, EBB_JOB_REJECTED, &e);
         *out = r;
         return EBB_OK;

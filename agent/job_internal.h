@@ -1,4 +1,5 @@
-/* Shared by the job executor's files (job_exec.c, job_actions_*.c): the context one running job sees. */
+/* Shared by the job executor's files (job_exec.c, job_actions_*.c): the context one running job
+ * sees. */
 #ifndef EBB_AGENT_JOB_INTERNAL_H
 #define EBB_AGENT_JOB_INTERNAL_H
 
@@ -17,14 +18,14 @@
 typedef struct job_ctx {
     ebb_job_executor *ex;
     const ebb_job_cmd *cmd;
-    const ebb_agent_db *db;   /* NULL for cancel */
-    size_t slot;              /* index of db in the configuration */
+    const ebb_agent_db *db; /* NULL for cancel */
+    size_t slot;            /* index of db in the configuration */
     ebb_job_progress_fn progress;
     void *progress_ctx;
     int64_t started_ms;
     char appname[JOB_APPNAME_MAX];
-    ebb_job_result *res;      /* outcome / error set by job_exec.c; the rest by the action */
-    json_t *report;           /* action detail, becomes res->report_json (a JSON object) */
+    ebb_job_result *res; /* outcome / error set by job_exec.c; the rest by the action */
+    json_t *report;      /* action detail, becomes res->report_json (a JSON object) */
 } job_ctx;
 
 /* Wall clock in Unix milliseconds. */

@@ -1,4 +1,5 @@
-/* The local job journal: JSON lines (jansson), one write + fdatasync per record, index in memory. */
+/* The local job journal: JSON lines (jansson), one write + fdatasync per record, index in memory.
+ */
 #include "agent/job_journal.h"
 
 #include <errno.h>
@@ -313,8 +314,8 @@ ebb_code ebb_job_journal_open(const char *path, ebb_job_journal **out, ebb_error
         int dfd = tmp != NULL ? open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
         if (dfd >= 0) {
             if (fsync(dfd) != 0)
-                rc = ebb_error_errno(err, EBB_E_IO, errno, "cannot fsync the directory of %s",
-                                     path);
+                rc =
+                    ebb_error_errno(err, EBB_E_IO, errno, "cannot fsync the directory of %s", path);
             close(dfd);
         }
         free(tmp);
@@ -360,8 +361,7 @@ static ebb_code append(ebb_job_journal *j, json_t *rec, ebb_error *err)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            rc = ebb_error_errno(err, EBB_E_IO, errno, "cannot append to job journal %s",
-                                 j->path);
+            rc = ebb_error_errno(err, EBB_E_IO, errno, "cannot append to job journal %s", j->path);
             break;
         }
         done += (size_t)w;
@@ -396,8 +396,7 @@ ebb_code ebb_job_journal_received(ebb_job_journal *j, const ebb_job_cmd *cmd, in
     if (cmd->job_id == NULL || cmd->job_id[0] == '\0')
         return ebb_error_set(err, EBB_E_INVALID, "a job needs a job id");
     if (find(j, cmd->job_id) != NULL)
-        return ebb_error_set(err, EBB_E_CONFLICT, "job %s is already in the journal",
-                             cmd->job_id);
+        return ebb_error_set(err, EBB_E_CONFLICT, "job %s is already in the journal", cmd->job_id);
     json_t *o = base_record("received", cmd->job_id);
     if (o != NULL) {
         int bad = set_str(o, "run_id", cmd->run_id);
@@ -494,8 +493,8 @@ ebb_code ebb_job_journal_finished(ebb_job_journal *j, const ebb_job_result *res,
     return EBB_OK;
 }
 
-ebb_code ebb_job_journal_lookup(const ebb_job_journal *j, const char *job_id,
-                                ebb_job_state *state, ebb_job_result *result, ebb_error *err)
+ebb_code ebb_job_journal_lookup(const ebb_job_journal *j, const char *job_id, ebb_job_state *state,
+                                ebb_job_result *result, ebb_error *err)
 {
     const entry *e = job_id != NULL ? find(j, job_id) : NULL;
     if (e == NULL)

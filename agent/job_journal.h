@@ -1,4 +1,5 @@
-/* The agent's local job journal: received / started / finished records, appended and fsynced, read back after a crash. */
+/* The agent's local job journal: received / started / finished records, appended and fsynced, read
+ * back after a crash. */
 #ifndef EBB_AGENT_JOB_JOURNAL_H
 #define EBB_AGENT_JOB_JOURNAL_H
 
@@ -68,7 +69,7 @@ EBB_MUSTCHECK ebb_code ebb_job_journal_lookup(const ebb_job_journal *j, const ch
 typedef struct ebb_job_unfinished {
     char *job_id;
     char *run_id;
-    char *database;   /* NULL for cancel jobs */
+    char *database; /* NULL for cancel jobs */
     ebb_job_action action;
     ebb_job_state state; /* RECEIVED or STARTED */
     int64_t received_at_ms;

@@ -5,9 +5,9 @@
 #include "agent/job.h"
 
 static const char *const outcome_names[] = {
-    [EBB_JOB_OUTCOME_NONE] = "none",     [EBB_JOB_SUCCEEDED] = "succeeded",
-    [EBB_JOB_FAILED] = "failed",         [EBB_JOB_INTERRUPTED] = "interrupted",
-    [EBB_JOB_REJECTED] = "rejected",     [EBB_JOB_CANCELLED] = "cancelled",
+    [EBB_JOB_OUTCOME_NONE] = "none", [EBB_JOB_SUCCEEDED] = "succeeded",
+    [EBB_JOB_FAILED] = "failed",     [EBB_JOB_INTERRUPTED] = "interrupted",
+    [EBB_JOB_REJECTED] = "rejected", [EBB_JOB_CANCELLED] = "cancelled",
     [EBB_JOB_RUNNING] = "running",
 };
 

@@ -1,4 +1,5 @@
-/* Service control: the configured stop / start / status argv through the runner, health checks, role sessions. */
+/* Service control: the configured stop / start / status argv through the runner, health checks,
+ * role sessions. */
 #include "agent/services.h"
 
 #include <nng/nng.h>
@@ -58,9 +59,8 @@ ebb_code ebb_services_status(const ebb_services_cfg *svc, bool *running, ebb_err
     ebb_code rc = run_cmd(svc->status_argv, svc->timeout_ms, &res, err);
     if (rc == EBB_OK && (res.timed_out || res.term_signal != 0)) {
         char how[128];
-        rc = ebb_error_set(err, res.timed_out ? EBB_E_TIMEOUT : EBB_E_CHILD,
-                           "status command %s %s", svc->status_argv[0],
-                           ebb_run_describe(&res, how, sizeof how));
+        rc = ebb_error_set(err, res.timed_out ? EBB_E_TIMEOUT : EBB_E_CHILD, "status command %s %s",
+                           svc->status_argv[0], ebb_run_describe(&res, how, sizeof how));
     }
     if (rc == EBB_OK)
         *running = res.exit_code == 0;
@@ -108,8 +108,7 @@ ebb_code ebb_services_stop(const ebb_services_cfg *svc, ebb_service_outcome *out
     return control(svc, svc->stop_argv, "stop", false, out, err);
 }
 
-ebb_code ebb_services_start(const ebb_services_cfg *svc, ebb_service_outcome *out,
-                            ebb_error *err)
+ebb_code ebb_services_start(const ebb_services_cfg *svc, ebb_service_outcome *out, ebb_error *err)
 {
     return control(svc, svc->start_argv, "start", true, out, err);
 }
@@ -261,12 +260,13 @@ ebb_code ebb_services_terminate_roles(ebb_pg *pg, const char *const *roles, size
         if (arr == NULL)
             return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
         const char *params[1] = {arr};
-        ebb_code rc = ebb_pg_exec(pg,
-                                  "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                                  "WHERE usename = ANY($1::text[]) AND datname = current_database() "
-                                  "AND pid <> pg_backend_pid() "
-                                  "AND backend_type = 'client backend'",
-                                  1, params, count_row, &count, NULL, err);
+        ebb_code rc =
+            ebb_pg_exec(pg,
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                        "WHERE usename = ANY($1::text[]) AND datname = current_database() "
+                        "AND pid <> pg_backend_pid() "
+                        "AND backend_type = 'client backend'",
+                        1, params, count_row, &count, NULL, err);
         free(arr);
         if (rc != EBB_OK) {
             ebb_error_prefix(err, "terminating the sessions of the application roles");

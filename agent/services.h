@@ -1,4 +1,5 @@
-/* Service control around a migration: stop / start / status commands, health checks, role sessions. */
+/* Service control around a migration: stop / start / status commands, health checks, role sessions.
+ */
 #ifndef EBB_AGENT_SERVICES_H
 #define EBB_AGENT_SERVICES_H
 
@@ -17,10 +18,10 @@
 
 /* What a service command did, for reports (owned: ebb_service_outcome_fini). */
 typedef struct ebb_service_outcome {
-    int exit_code;      /* -1 when killed or not run */
+    int exit_code; /* -1 when killed or not run */
     bool timed_out;
     long duration_ms;
-    char *output_tail;  /* last lines of stderr (or stdout), bounded; NULL when empty */
+    char *output_tail; /* last lines of stderr (or stdout), bounded; NULL when empty */
 } ebb_service_outcome;
 
 void ebb_service_outcome_fini(ebb_service_outcome *o);
@@ -45,10 +46,10 @@ EBB_MUSTCHECK ebb_code ebb_services_start(const ebb_services_cfg *svc, ebb_servi
 /* Result of a health check. */
 typedef struct ebb_health_result {
     bool healthy;
-    int attempts;      /* attempts made */
-    int http_status;   /* last HTTP status (0 for a command or no answer) */
-    int exit_code;     /* last command exit (-1 for HTTP or not run) */
-    char detail[256];  /* why not healthy (last attempt), or "" */
+    int attempts;     /* attempts made */
+    int http_status;  /* last HTTP status (0 for a command or no answer) */
+    int exit_code;    /* last command exit (-1 for HTTP or not run) */
+    char detail[256]; /* why not healthy (last attempt), or "" */
 } ebb_health_result;
 
 /* Asked between attempts; true = give up (the job was cancelled). May be NULL. */

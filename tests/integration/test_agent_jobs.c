@@ -1,4 +1,5 @@
-/* Integration: the agent's job executor on a real PostgreSQL 15, every job kind, idempotence, cancel, crash recovery. */
+/* Integration: the agent's job executor on a real PostgreSQL 15, every job kind, idempotence,
+ * cancel, crash recovery. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@
 #include "tests/support/tmpdir.h"
 
 static ebb_test_pg cluster;
-static char work[4096];   /* config, journal, markers, backups */
+static char work[4096]; /* config, journal, markers, backups */
 static char project[PATH_MAX], slow_project[PATH_MAX];
 static char app_ci[1024], slow_ci[1024], fail_ci[1024];
 static char conf_path[4200];
@@ -273,8 +274,8 @@ static json_t *report_of(const ebb_job_result *r)
 static long events(const char *kind)
 {
     char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM ebb.events WHERE kind = '%s'", kind); /* test constant */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM ebb.events WHERE kind = '%s'",
+             kind); /* test constant */
     return q_long(app_ci, sql);
 }
 
@@ -310,8 +311,7 @@ static void test_rejected(void **state)
     expect(&r, EBB_JOB_REJECTED);
     ebb_job_result_fini(&r);
     /* Nothing ran: appdb has no registry yet. */
-    assert_int_equal(q_long(app_ci, "SELECT count(*) FROM pg_namespace WHERE nspname = 'ebb'"),
-                     0);
+    assert_int_equal(q_long(app_ci, "SELECT count(*) FROM pg_namespace WHERE nspname = 'ebb'"), 0);
     /* A duplicate gets the recorded rejection. */
     c = cmd("rej-1", EBB_JOB_MIGRATE, "nosuchdb");
     c.target = "head";
@@ -335,8 +335,7 @@ static void test_inspect(void **state)
     assert_int_equal(json_array_size(revs), 2);
     json_t *r2 = json_array_get(revs, 1);
     assert_string_equal(json_string_value(json_object_get(r2, "id")), "2");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(r2, "parents"), 0)),
-                        "1");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r2, "parents"), 0)), "1");
     assert_int_equal(strlen(json_string_value(json_object_get(o, "graph_hash"))), 64);
     assert_false(json_is_true(json_object_get(o, "drift")));
     assert_int_equal(json_array_size(json_object_get(o, "pending")), 2);
@@ -381,8 +380,8 @@ static void test_precheck(void **state)
     assert_int_equal(json_array_size(lt), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(lt, 0), "pid")),
                      PQbackendPID(holder->conn));
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(lt, 0), "application")), "long-reader");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(lt, 0), "application")),
+                        "long-reader");
     json_decref(o);
     ebb_job_result_fini(&r);
     must(ebb_pg_rollback(holder, &err), &err, "rollback");

@@ -1,4 +1,5 @@
-/* Unit tests of the agent configuration: a good file, every kind of error with FILE:LINE: key, host checks. */
+/* Unit tests of the agent configuration: a good file, every kind of error with FILE:LINE: key, host
+ * checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,33 +72,33 @@ static void write_conf(const char *name, const char *text, char *out, size_t n)
 }
 
 #define HEAD                                                                                       \
-    "agent = { id = \"host-1\"; key_file = \"@DIR@/agent.key\";\n"     /* 1 */                     \
-    "  replay_store = \"@DIR@/replay\"; job_journal = \"@DIR@/jobs.journal\"; };\n" /* 2 */        \
+    "agent = { id = \"host-1\"; key_file = \"@DIR@/agent.key\";\n"                     /* 1 */     \
+    "  replay_store = \"@DIR@/replay\"; job_journal = \"@DIR@/jobs.journal\"; };\n"    /* 2 */     \
     "coordinator = { address = \"tcp://127.0.0.1:7400\"; public_key = \"@KEY@\"; };\n" /* 3 */
 
 static const char good[] =
-    HEAD "databases = (\n"                                               /* 4 */
-    "  { name = \"orders\";\n"                                           /* 5 */
-    "    conninfo = \"host=/tmp dbname=orders password=s3cret\";\n"      /* 6 */
-    "    environment = \"prod\";\n"                                      /* 7 */
-    "    source = { dir = \"@DIR@/migrations\"; kind = \"golang-migrate\"; };\n" /* 8 */
-    "    migrate = { lock_timeout_ms = 5000; single_transaction = true; };\n" /* 9 */
-    "    services = { stop = [\"/bin/true\", \"stop\", \"orders\"];\n"  /* 10 */
-    "                 start = [\"/bin/true\"]; status = [\"/bin/false\"];\n" /* 11 */
-    "                 timeout_ms = 3000;\n"                              /* 12 */
-    "                 health = { url = \"http://127.0.0.1:8080/health\"; expect_status = 204; "
-    "attempts = 3; }; };\n"                                              /* 13 */
-    "    roles = [\"orders_app\", \"orders_ro\"];\n"                     /* 14 */
-    "    backup = { dir = \"@DIR@/backups\"; retention = 3; format = \"directory\"; jobs = 4; "
-    "compression = 5; };\n"                                              /* 15 */
-    "  },\n"                                                             /* 16 */
-    "  { name = \"billing\"; service = \"billing db\";\n"               /* 17 */
-    "    source = { dir = \"@DIR@/migrations\"; };\n"                    /* 18 */
-    "    services = { stop = [\"true\"]; start = [\"true\"]; status = [\"true\"];\n"
-    "                 health = { command = [\"/bin/true\", \"--check\"]; }; };\n"
-    "    allow = [\"inspect\", \"health\"];\n"
-    "  }\n"
-    ");\n";
+    HEAD "databases = (\n"                                                            /* 4 */
+         "  { name = \"orders\";\n"                                                   /* 5 */
+         "    conninfo = \"host=/tmp dbname=orders password=s3cret\";\n"              /* 6 */
+         "    environment = \"prod\";\n"                                              /* 7 */
+         "    source = { dir = \"@DIR@/migrations\"; kind = \"golang-migrate\"; };\n" /* 8 */
+         "    migrate = { lock_timeout_ms = 5000; single_transaction = true; };\n"    /* 9 */
+         "    services = { stop = [\"/bin/true\", \"stop\", \"orders\"];\n"           /* 10 */
+         "                 start = [\"/bin/true\"]; status = [\"/bin/false\"];\n"     /* 11 */
+         "                 timeout_ms = 3000;\n"                                      /* 12 */
+         "                 health = { url = \"http://127.0.0.1:8080/health\"; expect_status = 204; "
+         "attempts = 3; }; };\n"                          /* 13 */
+         "    roles = [\"orders_app\", \"orders_ro\"];\n" /* 14 */
+         "    backup = { dir = \"@DIR@/backups\"; retention = 3; format = \"directory\"; jobs = 4; "
+         "compression = 5; };\n"                               /* 15 */
+         "  },\n"                                              /* 16 */
+         "  { name = \"billing\"; service = \"billing db\";\n" /* 17 */
+         "    source = { dir = \"@DIR@/migrations\"; };\n"     /* 18 */
+         "    services = { stop = [\"true\"]; start = [\"true\"]; status = [\"true\"];\n"
+         "                 health = { command = [\"/bin/true\", \"--check\"]; }; };\n"
+         "    allow = [\"inspect\", \"health\"];\n"
+         "  }\n"
+         ");\n";
 
 static void test_good(void **state)
 {
@@ -219,16 +220,14 @@ static void test_errors(void **state)
                  "};\n} );\n",
                  (const char *[]){"bad.conf:7: databases.[0].services.stop", NULL});
     /* Health: command xor url; url must be http://. */
-    expect_error(HEAD DB_OPEN DB_MIN
-                 "services = { stop = [\"a\"]; start = [\"a\"]; status = [\"b\"];\n"
-                 "  health = { url = \"https://x/\"; }; };\n} );\n",
-                 (const char *[]){"bad.conf:8: databases.[0].services.health.url", "http://",
-                                  NULL});
-    expect_error(HEAD DB_OPEN DB_MIN
-                 "services = { stop = [\"a\"]; start = [\"a\"]; status = [\"b\"];\n"
-                 "  health = { url = \"http://x/\"; command = [\"c\"]; }; };\n} );\n",
-                 (const char *[]){"bad.conf:8: databases.[0].services.health", "exactly one",
-                                  NULL});
+    expect_error(
+        HEAD DB_OPEN DB_MIN "services = { stop = [\"a\"]; start = [\"a\"]; status = [\"b\"];\n"
+                            "  health = { url = \"https://x/\"; }; };\n} );\n",
+        (const char *[]){"bad.conf:8: databases.[0].services.health.url", "http://", NULL});
+    expect_error(
+        HEAD DB_OPEN DB_MIN "services = { stop = [\"a\"]; start = [\"a\"]; status = [\"b\"];\n"
+                            "  health = { url = \"http://x/\"; command = [\"c\"]; }; };\n} );\n",
+        (const char *[]){"bad.conf:8: databases.[0].services.health", "exactly one", NULL});
     expect_error(HEAD DB_OPEN DB_MIN
                  "services = { stop = [\"a\"]; start = [\"a\"]; status = [\"b\"];\n"
                  "  health = { command = [\"c\"]; expect_status = 200; }; };\n} );\n",
@@ -236,9 +235,8 @@ static void test_errors(void **state)
     /* conninfo xor service; unparsable conninfo (not repeated). */
     expect_error(HEAD DB_OPEN "name = \"orders\"; source = { dir = \"/m\"; };\n} );\n",
                  (const char *[]){"bad.conf:4: databases.[0]", "conninfo or service", NULL});
-    expect_error(HEAD DB_OPEN
-                 "name = \"o\"; conninfo = \"host='unterminated password=s3cret\";\n"
-                 "source = { dir = \"/m\"; };\n} );\n",
+    expect_error(HEAD DB_OPEN "name = \"o\"; conninfo = \"host='unterminated password=s3cret\";\n"
+                              "source = { dir = \"/m\"; };\n} );\n",
                  (const char *[]){"bad.conf:5: databases.[0].conninfo", NULL});
     /* Bad names, kinds, formats, actions. */
     expect_error(HEAD DB_OPEN "name = \"a b\"; conninfo = \"dbname=x\"; source = { dir = \"/m\"; "
@@ -255,9 +253,9 @@ static void test_errors(void **state)
     expect_error(HEAD DB_OPEN DB_MIN "roles = [\"app\"];\n} );\n",
                  (const char *[]){"databases.[0].roles", "services", NULL});
     /* Duplicate database name. */
-    expect_error(HEAD DB_OPEN DB_MIN "},\n{ " DB_MIN "} );\n",
-                 (const char *[]){"bad.conf:8: databases.[1].name", "already defined at line 4",
-                                  NULL});
+    expect_error(
+        HEAD DB_OPEN DB_MIN "},\n{ " DB_MIN "} );\n",
+        (const char *[]){"bad.conf:8: databases.[1].name", "already defined at line 4", NULL});
     /* Coordinator key and address. */
     expect_error("agent = { id = \"h\"; key_file = \"k\"; replay_store = \"r\"; job_journal = "
                  "\"j\"; };\n"

@@ -1,4 +1,5 @@
-/* Unit tests of the job journal: records, lookup, reopen, crash leftovers, torn and damaged lines. */
+/* Unit tests of the job journal: records, lookup, reopen, crash leftovers, torn and damaged lines.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
