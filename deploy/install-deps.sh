@@ -10,7 +10,7 @@ PACKAGES=(
   libnng-dev libsodium-dev libpq-dev libpg-query-dev
   libconfig-dev libjansson-dev
   # tests
-  libcmocka-dev postgresql-15 postgresql-client-15 iproute2 procps
+  libcmocka-dev postgresql-15 postgresql-client-15 iproute2 procps jq
   # migration tools ebb drives or is compared with
   alembic python3-sqlalchemy python3-psycopg2 sqitch libdbd-pg-perl
 )
