@@ -14,6 +14,8 @@
 #include "agent/migrate_plan.h"
 #include "agent/registry.h"
 #include "agent/risk.h"
+#include "agent/risk_probe.h"
+#include "agent/risk_verdict.h"
 
 typedef struct precheck {
     job_ctx *jc;
@@ -199,28 +201,29 @@ static ebb_code check_path(precheck *p, ebb_error *err)
         ebb_applied_list_fini(&applied);
     }
 
-    /* Risk of every statement the path runs (informational: policy decides). */
+    /*
+     * Risk of every statement the path runs, with the live read-only probes
+     * (agent/risk_probe.h). Data at risk and unknown statements are reported
+     * for the coordinator's policy to decide; a constraint that will certainly
+     * fail on the data now present blocks the host, as `db down` refuses it.
+     * Alembic steps get no offline SQL here: they are reported as unknown.
+     */
     ebb_risk_report risk = {0};
-    for (size_t i = 0; rc == EBB_OK && i < path.count; i++) {
-        const ebb_script *s = ebb_plan_step_script(&p->graph, &path, i);
-        if (s != NULL && s->sql != NULL)
-            rc = ebb_risk_classify_script(s->sql, s->path, &risk, err);
-    }
     if (rc == EBB_OK) {
-        json_t *items = json_array();
-        for (size_t i = 0; i < risk.count; i++) {
-            const ebb_risk_item *it = &risk.items[i];
-            json_array_append_new(items,
-                                  json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "file", it->file,
-                                            "line", it->line, "kind", it->kind, "level",
-                                            ebb_risk_level_name(it->level), "reason",
-                                            it->reason ? it->reason : "", "statement",
-                                            it->statement ? it->statement : ""));
+        if (ebb_risk_probe_path(p->pg, &p->graph, &path, NULL, NULL, &risk, &perr) != EBB_OK) {
+            block(p, "risk probes failed: %s", perr.msg);
+        } else {
+            ebb_risk_verdict v = ebb_risk_decide(&risk, p->jc->cmd->accept_data_loss, false);
+            json_t *rj = ebb_risk_report_json(&risk, false);
+            if (rj != NULL) {
+                json_object_set_new(rj, "verdict", json_string(ebb_risk_verdict_name(v)));
+                json_object_set_new(rj, "probed", json_true());
+                json_object_set_new(p->report, "risk", rj);
+            }
+            if (v == EBB_RISK_REFUSE_CERTAIN)
+                block(p, "a statement on the path will certainly fail on the data now present "
+                         "(see risk.items)");
         }
-        json_object_set_new(p->report, "risk",
-                            json_pack("{s:s, s:o, s:b}", "worst",
-                                      ebb_risk_level_name(ebb_risk_report_worst(&risk)), "items",
-                                      items, "probed", false));
     }
     ebb_risk_report_fini(&risk);
     ebb_path_fini(&path);

@@ -354,8 +354,10 @@ static void test_precheck(void **state)
     json_t *path = json_object_get(o, "path");
     assert_string_equal(json_string_value(json_object_get(path, "direction")), "up");
     assert_int_equal(json_array_size(json_object_get(path, "steps")), 2);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "risk"), "worst")),
-                        "low");
+    json_t *risk = json_object_get(o, "risk");
+    assert_string_equal(json_string_value(json_object_get(risk, "worst")), "low");
+    assert_true(json_is_true(json_object_get(risk, "probed")));
+    assert_string_equal(json_string_value(json_object_get(risk, "verdict")), "allow");
     assert_true(json_is_true(json_object_get(json_object_get(o, "disk"), "enough")));
     assert_false(json_is_true(json_object_get(o, "standby")));
     assert_int_equal(json_array_size(json_object_get(o, "long_transactions")), 0);
@@ -459,6 +461,37 @@ static void test_migrate_once(void **state)
     assert_int_equal(log.calls, 0);
     ebb_job_result_fini(&r);
     assert_int_equal(events("deploy"), 2);
+
+    /* Precheck of the way back with a row in users: the live probe finds it at risk;
+     * reported for the coordinator's policy, not a blocker (a certain failure would be). */
+    ebb_pg *pg = NULL;
+    ebb_error err;
+    must(ebb_pg_connect(app_ci, "seed", &pg, &err), &err, "connect");
+    must(ebb_pg_exec_ok(pg, "INSERT INTO users (name) VALUES ('ada')", &err), &err, "insert");
+    ebb_pg_close(pg);
+    c = cmd("pre-down-1", EBB_JOB_PRECHECK, "appdb");
+    c.target = "base";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    o = report_of(&r);
+    json_t *risk = json_object_get(o, "risk");
+    assert_string_equal(json_string_value(json_object_get(risk, "verdict")), "refuse-data-loss");
+    bool users_at_risk = false;
+    json_t *it;
+    size_t k;
+    json_array_foreach(json_object_get(risk, "items"), k, it)
+        if (strcmp(json_string_value(json_object_get(it, "kind")), "DROP TABLE") == 0 &&
+            json_is_true(json_object_get(it, "data_at_risk")) &&
+            strstr(json_string_value(json_object_get(it, "statement")), "users") != NULL)
+            users_at_risk = true;
+    assert_true(users_at_risk);
+    assert_non_null(json_object_get(o, "problems"));
+    assert_int_equal(json_array_size(json_object_get(o, "problems")), 0);
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    must(ebb_pg_connect(app_ci, "seed", &pg, &err), &err, "connect");
+    must(ebb_pg_exec_ok(pg, "DELETE FROM users", &err), &err, "delete");
+    ebb_pg_close(pg);
 }
 
 static void test_verify_start_health(void **state)
