@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/cli_db.h"
+#include "agent/agent_config.h"
 #include "agent/source.h"
 #include "agent/source_alembic.h"
 #include "common/exit_codes.h"
@@ -23,14 +24,14 @@ enum {
     O_PG_BIN = 1 << 17, O_LOCK_TIMEOUT = 1 << 18, O_STMT_TIMEOUT = 1 << 19,
     O_FROM = 1 << 20, O_KEEP_SCRATCH = 1 << 21, O_STRICT = 1 << 22,
     O_ACCEPT_LOSS = 1 << 23, O_ACCEPT_UNKNOWN = 1 << 24, O_PROBE_TIMEOUT = 1 << 25,
-    O_ALEMBIC = 1 << 26,
+    O_ALEMBIC = 1 << 26, O_CONFIG = 1 << 27, O_DB = 1 << 28,
 };
 
 #define O_RISK (O_ACCEPT_LOSS | O_ACCEPT_UNKNOWN | O_PROBE_TIMEOUT)
 
 #define O_WHO (O_REASON | O_OPERATOR | O_RUN_ID)
 /* Addressing: accepted by every command so one set of arguments names a database everywhere. */
-#define O_ADDR (O_DSN | O_SOURCE | O_KIND | O_BACKUP_DIR)
+#define O_ADDR (O_DSN | O_SOURCE | O_KIND | O_BACKUP_DIR | O_CONFIG | O_DB)
 #define O_SRC (O_SOURCE | O_KIND | O_ALEMBIC)
 #define O_TIMEOUTS (O_LOCK_TIMEOUT | O_STMT_TIMEOUT)
 #define O_BACKUP (O_BACKUP_DIR | O_FORMAT | O_COMPRESS | O_JOBS | O_KEEP | O_PG_BIN)
@@ -106,6 +107,9 @@ static const struct {
     unsigned bit;
     const char *text;
 } OPTION_HELP[] = {
+    {O_CONFIG, "  --config FILE         agent configuration (with --db: the database's connection,\n"
+               "                        source, timeouts and backup settings; options win)"},
+    {O_DB, "  --db NAME             a database of --config"},
     {O_DSN, "  --dsn CONNINFO        libpq connection string (its password is never shown)"},
     {O_SOURCE, "  --source DIR          migration source directory"},
     {O_KIND, "  --kind KIND           golang-migrate, flyway, dbmate, diesel, sqitch, alembic\n"
@@ -154,8 +158,9 @@ static void usage_all(FILE *out)
     for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
         fprintf(out, "  %-12s %.*s\n", COMMANDS[i].name,
                 (int)strcspn(COMMANDS[i].help, "\n"), COMMANDS[i].help);
-    fprintf(out, "\nEvery command takes the same addressing options (--dsn, --source, --kind,\n"
-                 "--backup-dir) and ignores those it does not need.\n"
+    fprintf(out, "\nA database is named by --config FILE --db NAME (the agent configuration),\n"
+                 "or ad hoc by --dsn, --source, --kind and --backup-dir. Every command takes\n"
+                 "these addressing options and ignores those it does not need.\n"
                  "'ebb-agent db COMMAND --help' shows a command's options.\n%s",
             EXIT_HELP);
 }
@@ -165,9 +170,10 @@ static void usage_command(const command *cmd, FILE *out)
     fprintf(out, "Usage: ebb-agent db %s [OPTIONS]%s\n\n%s\n\nOptions:\n", cmd->name,
             cmd->synopsis, cmd->help);
     for (size_t i = 0; i < sizeof(OPTION_HELP) / sizeof(OPTION_HELP[0]); i++)
-        if (cmd->opts & OPTION_HELP[i].bit)
+        if ((cmd->opts | O_CONFIG | O_DB) & OPTION_HELP[i].bit)
             fprintf(out, "%s%s\n", OPTION_HELP[i].text,
-                    (cmd->required & OPTION_HELP[i].bit) ? " (required)" : "");
+                    (cmd->required & OPTION_HELP[i].bit) ? " (required unless --config/--db)"
+                                                         : "");
     fprintf(out, "  --json                one JSON document on stdout\n"
                  "  --help                this help\n\n%s",
             EXIT_HELP);
@@ -215,11 +221,61 @@ static const char *default_operator(void)
 }
 
 /* Parse options into c; returns -1 to go on, else an exit code. */
+/*
+ * --config FILE --db NAME: take the database's addressing and settings from
+ * the agent configuration (docs/configuration.md). Options given on the
+ * command line win. Returns -1 to go on, or an exit code.
+ */
+static int apply_config(const command *cmd, ebb_cli_db *c, unsigned *given)
+{
+    ebb_error err;
+    if (ebb_agent_config_load(c->config_path, &c->config, &err) != EBB_OK) {
+        fprintf(stderr, "ebb-agent db %s: %s\n", cmd->name, err.msg);
+        return EBB_EXIT_CONFIG;
+    }
+    const ebb_agent_db *db = ebb_agent_config_find_db(c->config, c->db_name);
+    if (db == NULL) {
+        fprintf(stderr, "ebb-agent db %s: %s has no database '%s' (it has:", cmd->name,
+                c->config_path, c->db_name);
+        for (size_t i = 0; i < c->config->n_dbs; i++)
+            fprintf(stderr, " %s", c->config->dbs[i].name);
+        fprintf(stderr, ")\n");
+        return EBB_EXIT_CONFIG;
+    }
+    if (!(*given & O_DSN))
+        c->dsn = db->conninfo;
+    if (!(*given & O_SOURCE))
+        c->source = db->source_dir;
+    if (!(*given & O_KIND))
+        c->kind = db->source_kind;
+    if (!(*given & O_LOCK_TIMEOUT))
+        c->lock_timeout_ms = db->lock_timeout_ms;
+    if (!(*given & O_STMT_TIMEOUT))
+        c->statement_timeout_ms = db->statement_timeout_ms;
+    *given |= O_DSN | O_SOURCE | O_KIND;
+    if (db->has_backup) {
+        if (!(*given & O_BACKUP_DIR))
+            c->backup_dir = db->backup.dir;
+        if (!(*given & O_FORMAT))
+            c->format = db->backup.format;
+        if (!(*given & O_COMPRESS))
+            c->compress = db->backup.compression;
+        if (!(*given & O_JOBS))
+            c->jobs = db->backup.jobs > 0 ? db->backup.jobs : 1;
+        if (!(*given & O_KEEP))
+            c->keep = (long)db->backup.retention;
+        *given |= O_BACKUP_DIR;
+    }
+    return -1;
+}
+
 static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *c)
 {
     enum { L_BASE = 256 };
     static const struct option longopts[] = {
         {"dsn", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, 'B'},
         {"source", required_argument, NULL, 's'},
         {"kind", required_argument, NULL, 'k'},
         {"backup-dir", required_argument, NULL, 'b'},
@@ -261,7 +317,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
                 {'S', O_STMT_TIMEOUT}, {'F', O_FROM},       {'E', O_KEEP_SCRATCH},
                 {'X', O_STRICT},
                 {'A', O_ACCEPT_LOSS}, {'U', O_ACCEPT_UNKNOWN}, {'P', O_PROBE_TIMEOUT},
-                {'e', O_ALEMBIC},     {'y', O_ALEMBIC}};
+                {'e', O_ALEMBIC},     {'y', O_ALEMBIC},        {'c', O_CONFIG},
+                {'B', O_DB}};
     /* --keep is a count for backups and a flag for rehearse (keep the scratch database). */
     struct option lo[sizeof(longopts) / sizeof(longopts[0])];
     memcpy(lo, longopts, sizeof(lo));
@@ -334,6 +391,8 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
             c->alembic_env[c->n_alembic_env++] = optarg;
             break;
         case 'y': c->alembic_python = optarg; break;
+        case 'c': c->config_path = optarg; break;
+        case 'B': c->db_name = optarg; break;
         case 'f':
             if (ebb_backup_format_parse(optarg, &c->format, &err) != EBB_OK)
                 return usage_error(cmd->name, "%s", err.msg);
@@ -367,6 +426,13 @@ static int parse_options(const command *cmd, int argc, char **argv, ebb_cli_db *
         default:
             return usage_error(cmd->name, "cannot parse '%s'", argv[optind - 1]);
         }
+    }
+    if ((given & O_CONFIG) != (given & O_DB ? O_CONFIG : 0u))
+        return usage_error(cmd->name, "--config and --db go together");
+    if (given & O_CONFIG) {
+        int rc = apply_config(cmd, c, &given);
+        if (rc >= 0)
+            return rc;
     }
     unsigned missing = cmd->required & ~given;
     if (c->dry_run)
@@ -426,6 +492,7 @@ int ebb_cli_db_main(int argc, char **argv)
         ebb_graph_fini(&c.graph);
     free(c.risk_details);
     free(c.alembic_ini);
+    ebb_agent_config_free(c.config);
     return rc;
 }
 

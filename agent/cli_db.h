@@ -25,7 +25,10 @@ int ebb_cli_db_main(int argc, char **argv);
 /* One command invocation: its options and what it has opened. */
 typedef struct ebb_cli_db {
     const char *command;
-    /* options (borrowed from argv) */
+    /* options (borrowed from argv, or from the agent configuration with --config/--db) */
+    const char *config_path;  /* --config FILE */
+    const char *db_name;      /* --db NAME */
+    struct ebb_agent_config *config; /* loaded from config_path (owned) */
     const char *dsn;
     const char *source;
     ebb_source_kind kind;
