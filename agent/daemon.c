@@ -1,4 +1,5 @@
-/* The agent daemon's session: enroll, long-poll, hand jobs to workers, deliver results, back off. */
+/* The agent daemon's session: enroll, long-poll, hand jobs to workers, deliver results, back off.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sodium.h>
 
 #include "agent/daemon_internal.h"
+#include "agent/source.h"
 #include "common/log.h"
 
 #define ENVELOPE_TTL_MS 60000
@@ -161,18 +163,34 @@ static ebb_code send_hello(ebb_daemon *d, uint32_t *poll_timeout_ms, ebb_error *
     size_t n_intr = 0;
     const ebb_job_result *intr = ebb_job_executor_interrupted(d->ex, &n_intr);
 
+    /* The graphs: read from each database's source directory (files only, no database). */
+    ebb_graph *graphs = calloc(n_infos + 1, sizeof *graphs);
+    ebb_daemon_graph_view *views = calloc(n_infos + 1, sizeof *views);
     Ebb__DatabaseInfo *dbs = calloc(n_infos + 1, sizeof *dbs);
     Ebb__DatabaseInfo **dbp = calloc(n_infos + 1, sizeof *dbp);
     Ebb__JobResult *res = calloc(n_intr + 1, sizeof *res);
     Ebb__JobResult **resp = calloc(n_intr + 1, sizeof *resp);
     ebb_code rc;
-    if (dbs == NULL || dbp == NULL || res == NULL || resp == NULL) {
+    if (graphs == NULL || views == NULL || dbs == NULL || dbp == NULL || res == NULL ||
+        resp == NULL) {
         rc = ebb_error_set(err, EBB_E_NOMEM, "hello: out of memory");
         goto out;
     }
     for (size_t i = 0; i < n_infos; i++) {
         ebb_daemon_db_info_to_proto(&infos[i], &dbs[i]);
         dbp[i] = &dbs[i];
+        const ebb_agent_db *db = ebb_agent_config_find_db(d->cfg, infos[i].name);
+        if (db == NULL ||
+            ebb_source_load(db->source_dir, db->source_kind, &graphs[i], &e) != EBB_OK ||
+            ebb_daemon_graph_view_init(&views[i], &graphs[i], infos[i].current, infos[i].n_current,
+                                       &e) != EBB_OK) {
+            if (db != NULL)
+                ebb_log(EBB_LOG_WARN, "agent", "database %s: revision graph not sent: %s",
+                        infos[i].name, e.msg);
+            continue;
+        }
+        dbs[i].revisions = views[i].ptrs;
+        dbs[i].n_revisions = views[i].count;
     }
     for (size_t i = 0; i < n_intr; i++) {
         ebb_daemon_result_to_proto(&intr[i], d->cfg->agent_id, &res[i]);
@@ -199,13 +217,19 @@ static ebb_code send_hello(ebb_daemon *d, uint32_t *poll_timeout_ms, ebb_error *
         const Ebb__AgentHelloReply *r = (const Ebb__AgentHelloReply *)reply;
         daemon_state s = r->state == EBB__ENROLLMENT_STATE__ENROLL_ACCEPTED  ? DAEMON_ACCEPTED
                          : r->state == EBB__ENROLLMENT_STATE__ENROLL_REVOKED ? DAEMON_REVOKED
-                                                                            : DAEMON_PENDING;
+                                                                             : DAEMON_PENDING;
         if (r->has_poll_timeout_ms && r->poll_timeout_ms > 0)
             *poll_timeout_ms = r->poll_timeout_ms;
         set_state(d, s);
         protobuf_c_message_free_unpacked(reply, NULL);
     }
 out:
+    for (size_t i = 0; graphs != NULL && views != NULL && i < n_infos; i++) {
+        ebb_daemon_graph_view_fini(&views[i]);
+        ebb_graph_fini(&graphs[i]);
+    }
+    free(graphs);
+    free(views);
     free(dbs);
     free(dbp);
     free(res);
@@ -571,9 +595,9 @@ ebb_code ebb_daemon_run(const ebb_agent_config *cfg, const ebb_daemon_opts *opts
         (rc = daemon_workers_start(d, err)) != EBB_OK)
         goto fail;
     ebb_log_kv(EBB_LOG_INFO, "agent",
-               (const char *const[]){"agent_id", cfg->agent_id, "key_id", d->key_hex,
-                                     "coordinator", cfg->coordinator_address, "coordinator_key",
-                                     d->coord_hex, NULL},
+               (const char *const[]){"agent_id", cfg->agent_id, "key_id", d->key_hex, "coordinator",
+                                     cfg->coordinator_address, "coordinator_key", d->coord_hex,
+                                     NULL},
                "agent started");
     session(d);
     pthread_mutex_lock(&d->mutex);

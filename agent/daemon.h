@@ -1,4 +1,5 @@
-/* The agent daemon: dials the coordinator, enrolls, long-polls for signed jobs, runs them, delivers results. */
+/* The agent daemon: dials the coordinator, enrolls, long-polls for signed jobs, runs them, delivers
+ * results. */
 #ifndef EBB_AGENT_DAEMON_H
 #define EBB_AGENT_DAEMON_H
 
@@ -7,6 +8,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/job.h"
+#include "agent/migration.h"
 #include "common/error.h"
 #include "ebb.pb-c.h"
 
@@ -81,10 +83,28 @@ void ebb_daemon_result_to_proto(const ebb_job_result *res, const char *agent_id,
                                 Ebb__JobResult *out);
 
 /*
- * The same for a database description; out borrows info's strings. The
- * graph is not part of ebb_job_db_info, so out->revisions stays empty.
+ * The same for a database description; out borrows info's strings.
+ * out->revisions stays empty (see ebb_daemon_graph_view_init).
  */
 void ebb_daemon_db_info_to_proto(const ebb_job_db_info *info, Ebb__DatabaseInfo *out);
+
+/*
+ * A migration graph as RevisionInfo messages (id, parent ids, up-script
+ * checksum, no-transaction flag, applied = one of current or an ancestor of
+ * one), so the coordinator can plan paths. The strings are borrowed from
+ * graph and current (keep them alive); the arrays are owned by the view.
+ */
+typedef struct ebb_daemon_graph_view {
+    Ebb__RevisionInfo *infos;
+    Ebb__RevisionInfo **ptrs; /* for DatabaseInfo.revisions */
+    char **parents;           /* all parent ids, sliced per revision */
+    size_t count;
+} ebb_daemon_graph_view;
+
+EBB_MUSTCHECK ebb_code ebb_daemon_graph_view_init(ebb_daemon_graph_view *view,
+                                                  const ebb_graph *graph, char *const *current,
+                                                  size_t n_current, ebb_error *err);
+void ebb_daemon_graph_view_fini(ebb_daemon_graph_view *view);
 
 /* Progress as a JobProgress; out borrows p's strings. */
 void ebb_daemon_progress_to_proto(const ebb_job_progress *p, const char *agent_id,

@@ -18,19 +18,18 @@ static void on_stop_signal(int sig)
 
 static void run_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: ebb-agent run --config FILE [--status-file FILE]\n"
-            "\n"
-            "Run the agent daemon: dial the coordinator named in FILE, enroll with the\n"
-            "agent key, poll for signed jobs and run them (docs/agent.md).\n"
-            "\n"
-            "  --config FILE        the agent configuration (see ebb-agent check-config)\n"
-            "  --status-file FILE   keep a JSON status (state, counters, rejected messages)\n"
-            "                       in FILE, rewritten as it changes\n"
-            "\n"
-            "SIGTERM / SIGINT: stop taking jobs, let running jobs finish and report them,\n"
-            "then exit; a second signal exits at once (running jobs are then reported\n"
-            "interrupted at the next start, and never run again).\n");
+    fprintf(out, "Usage: ebb-agent run --config FILE [--status-file FILE]\n"
+                 "\n"
+                 "Run the agent daemon: dial the coordinator named in FILE, enroll with the\n"
+                 "agent key, poll for signed jobs and run them (docs/agent.md).\n"
+                 "\n"
+                 "  --config FILE        the agent configuration (see ebb-agent check-config)\n"
+                 "  --status-file FILE   keep a JSON status (state, counters, rejected messages)\n"
+                 "                       in FILE, rewritten as it changes\n"
+                 "\n"
+                 "SIGTERM / SIGINT: stop taking jobs, let running jobs finish and report them,\n"
+                 "then exit; a second signal exits at once (running jobs are then reported\n"
+                 "interrupted at the next start, and never run again).\n");
 }
 
 int ebb_agent_run_main(int argc, char **argv)

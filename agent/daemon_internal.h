@@ -1,4 +1,5 @@
-/* Internal to agent/daemon*.c: the daemon's state shared by the session, the workers and the status file. */
+/* Internal to agent/daemon*.c: the daemon's state shared by the session, the workers and the status
+ * file. */
 #ifndef EBB_AGENT_DAEMON_INTERNAL_H
 #define EBB_AGENT_DAEMON_INTERNAL_H
 
@@ -99,7 +100,8 @@ typedef struct ebb_daemon {
 
 /* Start one worker per lane. */
 EBB_MUSTCHECK ebb_code daemon_workers_start(ebb_daemon *d, ebb_error *err);
-/* Stop: queued jobs are dropped (never journaled: the coordinator sends them again); running ones are waited for. */
+/* Stop: queued jobs are dropped (never journaled: the coordinator sends them again); running ones
+ * are waited for. */
 void daemon_workers_join(ebb_daemon *d);
 /* Queue cmd (taken) on its lane. Under mutex. EBB_E_CONFLICT when the lane is full. */
 EBB_MUSTCHECK ebb_code daemon_dispatch(ebb_daemon *d, ebb_job_cmd *cmd, ebb_error *err);

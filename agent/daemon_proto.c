@@ -78,8 +78,8 @@ ebb_code ebb_daemon_cmd_from_proto(const Ebb__JobCommand *jc, ebb_job_cmd *out, 
                              EBB_JOB_ID_MAX - 1);
     if (!id_ok(jc->run_id))
         return ebb_error_set(err, EBB_E_INVALID,
-                             "job %s: run id missing or not 1..%d printable characters",
-                             jc->job_id, EBB_JOB_ID_MAX - 1);
+                             "job %s: run id missing or not 1..%d printable characters", jc->job_id,
+                             EBB_JOB_ID_MAX - 1);
     ebb_job_action a = ebb_daemon_action_from_proto(jc->action);
     if (a == EBB_JOB_NONE)
         return ebb_error_set(err, EBB_E_INVALID, "job %s: unknown action %d", jc->job_id,
@@ -160,6 +160,63 @@ void ebb_daemon_db_info_to_proto(const ebb_job_db_info *info, Ebb__DatabaseInfo 
     out->drift = info->drift;
     out->environment = info->environment;
     out->error = info->error;
+}
+
+ebb_code ebb_daemon_graph_view_init(ebb_daemon_graph_view *view, const ebb_graph *graph,
+                                    char *const *current, size_t n_current, ebb_error *err)
+{
+    size_t n = graph->count, n_parents = 0;
+    for (size_t i = 0; i < n; i++)
+        n_parents += graph->revs[i].n_parents;
+    ebb_daemon_graph_view v = {
+        .infos = calloc(n + 1, sizeof *v.infos),
+        .ptrs = calloc(n + 1, sizeof *v.ptrs),
+        .parents = calloc(n_parents + 1, sizeof *v.parents),
+        .count = n,
+    };
+    bool *applied = calloc(n + 1, sizeof *applied);
+    if (v.infos == NULL || v.ptrs == NULL || v.parents == NULL || applied == NULL) {
+        free(applied);
+        ebb_daemon_graph_view_fini(&v);
+        return ebb_error_set(err, EBB_E_NOMEM, "revision list: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < n_current; c++)
+            if (strcmp(graph->revs[i].id, current[c]) == 0)
+                applied[i] = true;
+    /* revs are in topological order: walking back marks every ancestor of an applied one. */
+    for (size_t i = n; i-- > 0;)
+        for (size_t p = 0; applied[i] && p < graph->revs[i].n_parents; p++)
+            applied[graph->revs[i].parents[p]] = true;
+    size_t next = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ebb_revision *r = &graph->revs[i];
+        Ebb__RevisionInfo *ri = &v.infos[i];
+        ebb__revision_info__init(ri);
+        ri->id = r->id;
+        ri->parents = &v.parents[next];
+        ri->n_parents = r->n_parents;
+        for (size_t p = 0; p < r->n_parents; p++)
+            v.parents[next++] = graph->revs[r->parents[p]].id;
+        ri->has_applied = true;
+        ri->applied = applied[i];
+        if (r->up.checksum[0] != '\0')
+            ri->checksum = (char *)r->up.checksum;
+        ri->has_no_transaction = r->up.no_transaction;
+        ri->no_transaction = r->up.no_transaction;
+        v.ptrs[i] = ri;
+    }
+    free(applied);
+    *view = v;
+    return EBB_OK;
+}
+
+void ebb_daemon_graph_view_fini(ebb_daemon_graph_view *view)
+{
+    free(view->infos);
+    free(view->ptrs);
+    free(view->parents);
+    memset(view, 0, sizeof *view);
 }
 
 void ebb_daemon_progress_to_proto(const ebb_job_progress *p, const char *agent_id,

@@ -89,9 +89,9 @@ static void run_one(daemon_lane *lane, ebb_job_cmd *cmd)
     ebb_error e;
     ebb_log_kv(EBB_LOG_INFO, "agent",
                (const char *const[]){"job", cmd->job_id, "run", cmd->run_id, "action",
-                                     ebb_job_action_name(cmd->action), "database",
-                                     cmd->database, NULL},
-               "job started");
+                                     ebb_job_action_name(cmd->action), "database", cmd->database,
+                                     NULL},
+               "job handed to the executor");
     ebb_code rc = ebb_job_execute(d->ex, cmd, on_progress, lane, &res, &e);
     if (rc != EBB_OK) {
         ebb_log(EBB_LOG_ERROR, "agent", "job %s could not be run or recorded: %s", cmd->job_id,
@@ -108,12 +108,11 @@ static void run_one(daemon_lane *lane, ebb_job_cmd *cmd)
             d->n.jobs_resent_from_journal++;
             d->n.jobs_duplicate++;
         }
-        ebb_log_kv(res.outcome == EBB_JOB_SUCCEEDED ? EBB_LOG_INFO : EBB_LOG_WARN, "agent",
-                   (const char *const[]){"job", cmd->job_id, "outcome",
-                                         ebb_job_outcome_name(res.outcome), "error",
-                                         res.error_message, NULL},
-                   res.from_journal ? "job seen before: recorded result sent again"
-                                    : "job finished");
+        ebb_log_kv(
+            res.outcome == EBB_JOB_SUCCEEDED ? EBB_LOG_INFO : EBB_LOG_WARN, "agent",
+            (const char *const[]){"job", cmd->job_id, "outcome", ebb_job_outcome_name(res.outcome),
+                                  "error", res.error_message, NULL},
+            res.from_journal ? "job seen before: recorded result sent again" : "job finished");
         daemon_outbox_add(d, &res);
     }
     free(lane->running_job);

@@ -19,8 +19,7 @@ uint64_t ebb_proto_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-ebb_code ebb_proto_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len,
-                        ebb_error *err)
+ebb_code ebb_proto_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *out_len, ebb_error *err)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
     uint8_t *buf = malloc(len > 0 ? len : 1);

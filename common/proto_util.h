@@ -51,8 +51,8 @@ void ebb_sealer_fini(ebb_sealer *s);
  * time. *out malloc'd (caller frees); set only on success.
  */
 EBB_MUSTCHECK ebb_code ebb_sealer_seal(ebb_sealer *s, const ebb_key_id *to, uint32_t body_type,
-                                       const ProtobufCMessage *body, uint8_t **out,
-                                       size_t *out_len, ebb_error *err);
+                                       const ProtobufCMessage *body, uint8_t **out, size_t *out_len,
+                                       ebb_error *err);
 
 /* Stable lower-case names: "inspect", "stop_services", ...; "none" for ACTION_NONE. */
 const char *ebb_proto_action_name(Ebb__JobAction action);

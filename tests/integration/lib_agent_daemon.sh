@@ -28,7 +28,7 @@ cleanup() {
     echo "--- agent log (tail)" >&2; tail -n 60 "$W/agent.log" >&2 2>/dev/null || true
     echo "--- fake coordinator log (tail)" >&2; tail -n 20 "$W/fc.log" >&2 2>/dev/null || true
   fi
-  rm -rf "$W"
+  if [ "$rc" -ne 0 ] || [ -n "${EBB_KEEP:-}" ]; then echo "kept $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 
@@ -65,7 +65,7 @@ EOF
   chmod 755 "$W"/svc-*.sh
 }
 
-# Migrations (golang-migrate layout): two quick steps, then two slow ones.
+# Migrations (golang-migrate layout): two quick steps, then three slow ones.
 make_migrations() {
   mkdir -p "$W/migrations"
   cd "$W/migrations"
@@ -80,6 +80,9 @@ CREATE TABLE slow_a (id int);" >3_slow_a.up.sql
   echo "SELECT pg_sleep(${SLOW_S:-3});
 CREATE TABLE slow_b (id int);" >4_slow_b.up.sql
   echo "DROP TABLE slow_b;" >4_slow_b.down.sql
+  echo "SELECT pg_sleep(${SLOW_S:-3});
+CREATE TABLE slow_c (id int);" >5_slow_c.up.sql
+  echo "DROP TABLE slow_c;" >5_slow_c.down.sql
   cd - >/dev/null
 }
 

@@ -153,8 +153,8 @@ static struct result *result_get(struct coord *c, const char *job_id, bool creat
 }
 
 /* Seal and reply from inside the handler (the request is valid there). */
-static void reply_body(struct coord *c, ebb_wire_request *req, const ebb_key_id *to,
-                       uint32_t type, const ProtobufCMessage *body)
+static void reply_body(struct coord *c, ebb_wire_request *req, const ebb_key_id *to, uint32_t type,
+                       const ProtobufCMessage *body)
 {
     uint8_t *out = NULL;
     size_t len = 0;
@@ -166,8 +166,8 @@ static void reply_body(struct coord *c, ebb_wire_request *req, const ebb_key_id 
     free(out);
 }
 
-static void reply_error(struct coord *c, ebb_wire_request *req, const ebb_key_id *to,
-                        ebb_code code, const char *msg)
+static void reply_error(struct coord *c, ebb_wire_request *req, const ebb_key_id *to, ebb_code code,
+                        const char *msg)
 {
     Ebb__Error e = EBB__ERROR__INIT;
     e.code = (char *)ebb_code_name(code);
@@ -400,10 +400,9 @@ static void handle_progress(struct coord *c, ebb_wire_request *req, const ebb_ke
     c->progress_total++;
     if (res != NULL) {
         json_decref(res->last_progress);
-        res->last_progress = json_pack("{s:s,s:s?,s:i,s:i,s:I,s:s?}", "job_id", p->job_id,
-                                       "step", p->step, "done", (int)p->done, "total",
-                                       (int)p->total, "bytes", (json_int_t)p->bytes, "message",
-                                       p->message);
+        res->last_progress = json_pack("{s:s,s:s?,s:i,s:i,s:I,s:s?}", "job_id", p->job_id, "step",
+                                       p->step, "done", (int)p->done, "total", (int)p->total,
+                                       "bytes", (json_int_t)p->bytes, "message", p->message);
         res->progress++;
     }
     pthread_cond_broadcast(&c->cond);
@@ -448,7 +447,8 @@ static void handler(void *ctx, ebb_wire_request *req, const uint8_t *data, size_
     }
     const ProtobufCMessageDescriptor *d = ebb_proto_body_descriptor(m.body_type);
     ProtobufCMessage *body = NULL;
-    if (d == NULL || ebb_proto_unpack(d, m.body, m.body_len, "request body", &body, &err) != EBB_OK) {
+    if (d == NULL ||
+        ebb_proto_unpack(d, m.body, m.body_len, "request body", &body, &err) != EBB_OK) {
         pthread_mutex_lock(&c->mutex);
         c->rejected_bodies++;
         pthread_mutex_unlock(&c->mutex);
@@ -605,11 +605,10 @@ static void cmd_send(struct coord *c, char **tok, int n, bool forged)
         pr.jobs = jobs;
         pr.n_jobs = 1;
         free(a->raw_next);
-        if (ebb_sealer_seal(&c->forge_sealer, &a->key_id, EBB__BODY_TYPE__BODY_POLL_REPLY,
-                            &pr.base, &a->raw_next, &a->raw_next_len, &err) != EBB_OK)
+        if (ebb_sealer_seal(&c->forge_sealer, &a->key_id, EBB__BODY_TYPE__BODY_POLL_REPLY, &pr.base,
+                            &a->raw_next, &a->raw_next_len, &err) != EBB_OK)
             die("forge", &err);
-    } else if (a->n_queue == MAX_JOBS ||
-               ebb_proto_pack(&jc.base, &packed, &plen, &err) != EBB_OK) {
+    } else if (a->n_queue == MAX_JOBS || ebb_proto_pack(&jc.base, &packed, &plen, &err) != EBB_OK) {
         pthread_mutex_unlock(&c->mutex);
         emit_error("queue full");
         return;
@@ -716,12 +715,11 @@ static void cmd_status(struct coord *c)
     json_t *res = json_object();
     for (size_t i = 0; i < c->n_results; i++)
         json_object_set_new(res, c->results[i].job_id, json_integer(c->results[i].deliveries));
-    json_t *o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:o,s:I,s:o,s:b}", "ok", 1, "hellos",
-                          (json_int_t)c->hellos, "polls", (json_int_t)c->polls, "results",
-                          (json_int_t)c->results_total, "progress",
-                          (json_int_t)c->progress_total, "rejected", rej, "rejected_bodies",
-                          (json_int_t)c->rejected_bodies, "deliveries", res, "listening",
-                          c->listening);
+    json_t *o =
+        json_pack("{s:b,s:I,s:I,s:I,s:I,s:o,s:I,s:o,s:b}", "ok", 1, "hellos", (json_int_t)c->hellos,
+                  "polls", (json_int_t)c->polls, "results", (json_int_t)c->results_total,
+                  "progress", (json_int_t)c->progress_total, "rejected", rej, "rejected_bodies",
+                  (json_int_t)c->rejected_bodies, "deliveries", res, "listening", c->listening);
     pthread_mutex_unlock(&c->mutex);
     emit(o);
 }
@@ -737,7 +735,8 @@ static void cmd_enroll(struct coord *c, const char *id, Ebb__EnrollmentState st)
         emit_error("no such agent (it has not said hello)");
         return;
     }
-    if (st == EBB__ENROLLMENT_STATE__ENROLL_REVOKED && ebb_keyring_revoke(c->ring, &a->key_id, NULL) != EBB_OK)
+    if (st == EBB__ENROLLMENT_STATE__ENROLL_REVOKED &&
+        ebb_keyring_revoke(c->ring, &a->key_id, NULL) != EBB_OK)
         fprintf(stderr, "ebb-test-fake-coordinator: revoke failed\n");
     emit(json_pack("{s:b,s:s,s:s}", "ok", 1, "agent", id, "state", ebb_proto_enroll_name(st)));
 }

@@ -1,4 +1,5 @@
-/* Unit tests for the agent daemon's wire boundary: command checks, conversions, backoff, proto_util. */
+/* Unit tests for the agent daemon's wire boundary: command checks, conversions, backoff,
+ * proto_util. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,9 +95,8 @@ static void test_actions_map_both_ways(void **state)
         /* the names agree between the agent and the wire */
         assert_string_equal(ebb_proto_action_name(w), ebb_job_action_name((ebb_job_action)a));
         Ebb__JobAction parsed;
-        assert_int_equal(ebb_proto_action_parse(ebb_job_action_name((ebb_job_action)a), &parsed,
-                                                NULL),
-                         EBB_OK);
+        assert_int_equal(
+            ebb_proto_action_parse(ebb_job_action_name((ebb_job_action)a), &parsed, NULL), EBB_OK);
         assert_int_equal(parsed, w);
     }
     Ebb__JobAction parsed = EBB__JOB_ACTION__ACTION_HEALTH;
@@ -148,8 +148,7 @@ static void test_result_roundtrip(void **state)
     assert_int_equal(u->finished_at_ms, 20);
     json_t *j = ebb_proto_result_json(u);
     assert_string_equal(json_string_value(json_object_get(j, "outcome")), "failed");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "report"), "steps")),
-                     1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "report"), "steps")), 1);
     json_decref(j);
     protobuf_c_message_free_unpacked(m, NULL);
     free(buf);
@@ -165,6 +164,66 @@ static void test_result_roundtrip(void **state)
     assert_false(jr.has_action);
     assert_false(jr.has_started_at_ms);
     assert_false(jr.has_resent);
+}
+
+static void test_graph_view(void **state)
+{
+    (void)state;
+    /* 1 <- 2 <- 3, and 4 a second child of 1 (a branch) */
+    size_t p1[] = {0}, p2[] = {1};
+    ebb_revision revs[4];
+    memset(revs, 0, sizeof revs);
+    char *ids[] = {"1", "2", "3", "4"};
+    for (int i = 0; i < 4; i++)
+        revs[i].id = ids[i];
+    revs[1].parents = p1, revs[1].n_parents = 1;
+    revs[2].parents = p2, revs[2].n_parents = 1;
+    revs[3].parents = p1, revs[3].n_parents = 1;
+    strcpy(revs[1].up.checksum, "abcd");
+    revs[3].up.no_transaction = true;
+    ebb_graph g;
+    memset(&g, 0, sizeof g);
+    g.revs = revs;
+    g.count = 4;
+    char *current[] = {"2"};
+    ebb_daemon_graph_view v;
+    assert_int_equal(ebb_daemon_graph_view_init(&v, &g, current, 1, NULL), EBB_OK);
+    assert_int_equal(v.count, 4);
+    assert_true(v.ptrs[0]->applied);  /* ancestor of the current one */
+    assert_true(v.ptrs[1]->applied);  /* current */
+    assert_false(v.ptrs[2]->applied); /* above it */
+    assert_false(v.ptrs[3]->applied); /* the other branch */
+    assert_int_equal(v.ptrs[0]->n_parents, 0);
+    assert_int_equal(v.ptrs[2]->n_parents, 1);
+    assert_string_equal(v.ptrs[2]->parents[0], "2");
+    assert_string_equal(v.ptrs[3]->parents[0], "1");
+    assert_string_equal(v.ptrs[1]->checksum, "abcd");
+    assert_null(v.ptrs[0]->checksum);
+    assert_true(v.ptrs[3]->has_no_transaction && v.ptrs[3]->no_transaction);
+    /* it packs as part of a DatabaseInfo */
+    Ebb__DatabaseInfo di = EBB__DATABASE_INFO__INIT;
+    di.name = "app";
+    di.kind = "golang-migrate";
+    di.revisions = v.ptrs;
+    di.n_revisions = v.count;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(ebb_proto_pack(&di.base, &buf, &len, NULL), EBB_OK);
+    Ebb__DatabaseInfo *u = ebb__database_info__unpack(NULL, len, buf);
+    assert_non_null(u);
+    assert_int_equal(u->n_revisions, 4);
+    assert_string_equal(u->revisions[3]->parents[0], "1");
+    json_t *j = ebb_proto_database_json(u);
+    assert_int_equal(json_array_size(json_object_get(j, "revisions")), 4);
+    json_decref(j);
+    ebb__database_info__free_unpacked(u, NULL);
+    free(buf);
+    ebb_daemon_graph_view_fini(&v);
+    /* an empty graph is an empty list */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(ebb_daemon_graph_view_init(&v, &g, NULL, 0, NULL), EBB_OK);
+    assert_int_equal(v.count, 0);
+    ebb_daemon_graph_view_fini(&v);
 }
 
 static void test_cmd_dup_owns_copies(void **state)
@@ -259,9 +318,9 @@ static void test_sealer_and_open(void **state)
     /* garbage as a body is malformed, not a crash */
     ebb_error err;
     const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
-    assert_int_equal(ebb_proto_unpack(&ebb__poll__descriptor, junk, sizeof junk, "poll", &body,
-                                      &err),
-                     EBB_E_ENV_MALFORMED);
+    assert_int_equal(
+        ebb_proto_unpack(&ebb__poll__descriptor, junk, sizeof junk, "poll", &body, &err),
+        EBB_E_ENV_MALFORMED);
     assert_non_null(strstr(err.msg, "poll"));
     /* a Poll without its required agent_id does not unpack */
     Ebb__Ack ack = EBB__ACK__INIT;
@@ -290,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_cmd_invalid),
         cmocka_unit_test(test_actions_map_both_ways),
         cmocka_unit_test(test_result_roundtrip),
+        cmocka_unit_test(test_graph_view),
         cmocka_unit_test(test_cmd_dup_owns_copies),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_sealer_and_open),
