@@ -39,7 +39,7 @@ typedef enum ebb_agent_state {
 /* "pending", "accepted", "revoked". */
 const char *ebb_agent_state_name(ebb_agent_state state);
 
-/* One revision of a database's graph (from the agent's inspect report). */
+/* One revision of a database's graph (from the agent's hello). */
 typedef struct ebb_inv_rev {
     char *id;
     char **parents;
@@ -57,12 +57,11 @@ typedef struct ebb_inv_db {
     bool drift;
     char *claimed_env; /* what the agent says; never used for decisions */
     char *error;       /* why the rest is missing */
-    /* The graph, from the last inspect job (NULL / 0 until one answered). */
+    /* The migration graph from the hello (NULL / 0 when the agent sent none). */
     ebb_inv_rev *revs; /* topological order */
     size_t n_revs;
     char **applied;
     size_t n_applied;
-    char *revs_graph_hash; /* graph hash the revs belong to (stale when != graph_hash) */
 } ebb_inv_db;
 
 typedef struct ebb_inv_agent {
@@ -87,6 +86,14 @@ typedef struct ebb_inventory {
 } ebb_inventory;
 
 /* What an AgentHello says, converted at the wire boundary (all borrowed for the call). */
+typedef struct ebb_inv_rev_report {
+    const char *id;
+    const char *const *parents;
+    size_t n_parents;
+    bool applied;
+    bool no_transaction;
+} ebb_inv_rev_report;
+
 typedef struct ebb_inv_db_report {
     const char *name;
     const char *kind;
@@ -97,6 +104,8 @@ typedef struct ebb_inv_db_report {
     bool drift;
     const char *environment;
     const char *error;
+    const ebb_inv_rev_report *revs; /* the graph, parents first */
+    size_t n_revs;
 } ebb_inv_db_report;
 
 typedef struct ebb_inv_hello {
@@ -118,8 +127,9 @@ ebb_inv_db *ebb_inv_agent_db(ebb_inv_agent *agent, const char *name);
 
 /*
  * Record a hello at now_ms. An unknown agent becomes pending. A known one
- * gets its databases replaced (graphs kept when the graph hash is the same)
- * and last_hello / last_seen set. EBB_E_CONFLICT when the agent id is
+ * gets its databases replaced
+ * and last_hello / last_seen set. A revoked agent stays revoked (its record
+ * is returned; the caller refuses it). EBB_E_CONFLICT when the agent id is
  * enrolled with another key or the key is enrolled under another id (the
  * hello changes nothing then). *agent_out (may be NULL) is the record.
  */
@@ -156,19 +166,8 @@ json_t *ebb_inventory_record_json(const ebb_inv_agent *agent, const char *operat
 EBB_MUSTCHECK ebb_code ebb_inventory_apply_record(ebb_inventory *inv,
                                                   const ebb_journal_record *rec, ebb_error *err);
 
-/*
- * Store the graph an inspect job reported for agent's database (the
- * report_json of an inspect result: revisions [{id, parents,
- * no_transaction}], applied, graph_hash, current, fingerprint, drift).
- * EBB_E_INVALID when the report lacks them; EBB_E_NOT_FOUND for an unknown
- * agent or database.
- */
-EBB_MUSTCHECK ebb_code ebb_inventory_set_graph(ebb_inventory *inv, const char *agent_id,
-                                               const char *db, const json_t *report,
-                                               ebb_error *err);
-
-/* True when the database's graph is known and belongs to its current graph hash. */
-bool ebb_inv_db_graph_current(const ebb_inv_db *db);
+/* True when the agent reported the database's graph (its revisions). */
+bool ebb_inv_db_graph_known(const ebb_inv_db *db);
 
 /*
  * The planner's view of the accepted agents (all environments), borrowing
@@ -183,7 +182,6 @@ typedef struct ebb_inv_fleet {
     ebb_fleet_host *hosts;
     ebb_fleet_db *dbs;
     ebb_fleet_rev *revs;
-    const char **strs;
 } ebb_inv_fleet;
 
 EBB_MUSTCHECK ebb_code ebb_inventory_fleet(const ebb_inventory *inv, long liveness_s,

@@ -163,7 +163,7 @@ uint64_t ebb_run_driver_version(const ebb_run_driver *d);
  * Completed runs for ebb_policy_check (borrowed strings; valid until the
  * driver changes): *out set to an internal array of *count records.
  */
-void ebb_run_driver_history(const ebb_run_driver *d, const ebb_run_record **out, size_t *count);
+void ebb_run_driver_history(ebb_run_driver *d, const ebb_run_record **out, size_t *count);
 
 /*
  * A run as JSON (new reference; NULL when out of memory), the shape of
