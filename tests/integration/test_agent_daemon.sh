@@ -4,7 +4,8 @@
 # acceptance), every job kind once over the wire, a duplicate job id
 # (executed once: journal and ebb.events), a forged and a replayed command
 # (refused, counted, nothing runs), a service whose stop fails (the job
-# fails, the agent keeps taking jobs), SIGTERM finishing a running job.
+# fails, the agent keeps taking jobs), cancel of a running migration, SIGTERM
+# finishing a running job.
 set -euo pipefail
 : "${EBB_BIN_DIR:?}" "${EBB_SRC_DIR:?}"
 source "$EBB_SRC_DIR/tests/integration/lib_agent_daemon.sh"
@@ -115,6 +116,15 @@ grep -q "maintenance lock" <<<"$(jq -r .error_message <<<"$r")" || fail "stop fa
 fc_ok send job=after1 run=r5 action=inspect db=app >/dev/null
 expect_outcome after1 succeeded >/dev/null
 rm -f "$W/fail-stop"
+
+# --- cancel: runs beside the job it cancels; the cancelled step rolls back
+fc_ok send job=c1 run=r7 action=migrate db=app target=4 >/dev/null
+wait_for 15 'test "$(journal_count c1 started)" = 1' || fail "c1 did not start"
+sleep 1
+fc_ok send job=x1 run=r7 action=cancel cancel=c1 >/dev/null
+expect_outcome x1 succeeded >/dev/null
+expect_outcome c1 cancelled >/dev/null
+[ "$(revisions)" = 1,2 ] || fail "after the cancelled migrate: revisions $(revisions)"
 
 # --- SIGTERM: the running job finishes and is reported, then the agent exits
 fc_ok send job=t1 run=r6 action=migrate db=app target=4 >/dev/null
