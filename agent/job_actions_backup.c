@@ -10,6 +10,7 @@
 #include "agent/job_internal.h"
 #include "agent/lock.h"
 #include "agent/registry.h"
+#include "common/log.h"
 
 static void on_backup_progress(void *ctx, const char *phase, uint64_t bytes, const char *line)
 {
@@ -198,11 +199,13 @@ ebb_code job_do_restore(job_ctx *jc, ebb_error *err)
         ebb_event ev = {.kind = EBB_EVENT_FAIL, .run = &run, .error = err ? err->msg : NULL,
                         .sqlstate = err && err->sqlstate[0] ? err->sqlstate : NULL,
                         .details = dtext};
-        (void)ebb_registry_event_add(pg, &ev, NULL);
+        if (ebb_registry_event_add(pg, &ev, NULL) != EBB_OK) /* best effort: no registry */
+            ebb_log(EBB_LOG_DEBUG, "jobs", "restore failure event not written");
         free(dtext);
     }
     ebb_error rel;
-    (void)ebb_lock_release(pg, &rel);
+    if (ebb_lock_release(pg, &rel) != EBB_OK)
+        ebb_log(EBB_LOG_WARN, "jobs", "releasing the migrator lock: %s", rel.msg);
 out:
     job_record_state(jc, pg, have_graph ? &graph : NULL, false);
     job_disconnect(jc, pg);

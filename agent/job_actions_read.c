@@ -64,6 +64,23 @@ static ebb_code current_of(const ebb_applied_list *applied, const ebb_graph *gra
     return EBB_OK;
 }
 
+/*
+ * Reading the catalog for a fingerprint waits for locks: a prepared
+ * transaction that dropped a table holds them until it is resolved. Reads
+ * that only describe the state give up after STATE_LOCK_TIMEOUT instead of
+ * hanging the job; the session's own setting comes back afterwards.
+ */
+#define STATE_LOCK_TIMEOUT "5000"
+
+static ebb_code bounded_locks(ebb_pg *pg, bool on, ebb_error *err)
+{
+    if (!on)
+        return ebb_pg_exec_ok(pg, "RESET lock_timeout", err);
+    const char *params[1] = {STATE_LOCK_TIMEOUT};
+    return ebb_pg_exec(pg, "SELECT set_config('lock_timeout', $1, false)", 1, params, NULL, NULL,
+                       NULL, err);
+}
+
 ebb_code job_db_state(ebb_pg *pg, const ebb_graph *graph, char ***current, size_t *n_current,
                       char **fingerprint, ebb_error *err)
 {
@@ -77,8 +94,21 @@ ebb_code job_db_state(ebb_pg *pg, const ebb_graph *graph, char ***current, size_
     ebb_applied_list_fini(&applied);
     if (rc != EBB_OK)
         return rc;
+    if (fingerprint == NULL) {
+        *current = cur;
+        *n_current = n;
+        return EBB_OK;
+    }
     ebb_fingerprint fp;
-    rc = ebb_fingerprint_read(pg, &fp, err);
+    rc = bounded_locks(pg, true, err);
+    if (rc == EBB_OK) {
+        rc = ebb_fingerprint_read(pg, &fp, err);
+        ebb_code rrc = bounded_locks(pg, false, NULL);
+        if (rc == EBB_OK && rrc != EBB_OK) {
+            ebb_fingerprint_fini(&fp);
+            rc = ebb_error_set(err, EBB_E_PG, "cannot reset lock_timeout");
+        }
+    }
     if (rc != EBB_OK) {
         free_strv(cur, n);
         return rc;
@@ -99,8 +129,11 @@ void job_record_state(job_ctx *jc, ebb_pg *pg, const ebb_graph *graph, bool befo
 {
     char **cur = NULL, *fp = NULL;
     size_t n = 0;
+    /* The fingerprint is only reported after the job, and not while this
+     * job's own prepared transaction holds the schema's locks. */
+    bool want_fp = !before && !jc->cmd->prepare;
     if (pg == NULL || !ebb_pg_is_alive(pg) ||
-        job_db_state(pg, graph, &cur, &n, &fp, NULL) != EBB_OK)
+        job_db_state(pg, graph, &cur, &n, want_fp ? &fp : NULL, NULL) != EBB_OK)
         return;
     ebb_job_result *r = jc->res;
     if (before) {
@@ -140,7 +173,16 @@ ebb_code job_inspect_db(const ebb_agent_db *db, ebb_pg *pg, json_t **report,
     if (rc != EBB_OK)
         return rc;
     ebb_db_status st;
-    rc = ebb_migrate_status(pg, &graph, &st, err);
+    rc = bounded_locks(pg, true, err);
+    if (rc == EBB_OK) {
+        rc = ebb_migrate_status(pg, &graph, &st, err);
+        if (rc != EBB_OK && err != NULL && strcmp(err->sqlstate, "55P03") == 0)
+            ebb_error_prefix(err, "the schema is locked (by a prepared transaction or a "
+                                  "session) and cannot be read within %s ms",
+                             STATE_LOCK_TIMEOUT);
+        if (rc == EBB_OK && (rc = bounded_locks(pg, false, err)) != EBB_OK)
+            ebb_db_status_fini(&st);
+    }
     if (rc != EBB_OK) {
         ebb_graph_fini(&graph);
         return rc;

@@ -560,8 +560,8 @@ static ebb_code do_cancel(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
     ebb_job_state st = EBB_JOB_STATE_UNKNOWN;
     ebb_job_result r;
     memset(&r, 0, sizeof r);
-    if (!still)
-        (void)ebb_job_journal_lookup(ex->journal, target, &st, &r, NULL);
+    if (!still && ebb_job_journal_lookup(ex->journal, target, &st, &r, NULL) != EBB_OK)
+        r.outcome = EBB_JOB_OUTCOME_NONE;
     pthread_mutex_unlock(&ex->mu);
     jc->report = json_pack("{s:s, s:s}", "cancelled_job", target, "its_outcome",
                            still ? "running" : ebb_job_outcome_name(r.outcome));

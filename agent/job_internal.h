@@ -54,7 +54,8 @@ EBB_MUSTCHECK ebb_code job_load_graph(const ebb_agent_db *db, ebb_graph *out, eb
 /*
  * What the database holds now: its current revision(s) (applied revisions
  * no applied revision descends from; in apply order) and the live
- * fingerprint. graph may be NULL (then the newest applied revision is
+ * fingerprint (fingerprint may be NULL: not read; the read waits at most
+ * 5 s for locks). graph may be NULL (then the newest applied revision is
  * current). Out-parameters set only on success; caller frees.
  */
 EBB_MUSTCHECK ebb_code job_db_state(ebb_pg *pg, const ebb_graph *graph, char ***current,

@@ -263,7 +263,8 @@ ebb_code ebb_services_terminate_roles(ebb_pg *pg, const char *const *roles, size
         const char *params[1] = {arr};
         ebb_code rc = ebb_pg_exec(pg,
                                   "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
-                                  "WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid() "
+                                  "WHERE usename = ANY($1::text[]) AND datname = current_database() "
+                                  "AND pid <> pg_backend_pid() "
                                   "AND backend_type = 'client backend'",
                                   1, params, count_row, &count, NULL, err);
         free(arr);

@@ -66,9 +66,10 @@ EBB_MUSTCHECK ebb_code ebb_services_health(const ebb_health_cfg *h, ebb_cancel_f
                                            ebb_error *err);
 
 /*
- * pg_terminate_backend every session of the given roles on pg's server
- * except pg's own (parameterised: usename = ANY($1)). *terminated (may be
- * NULL) gets how many sessions were ended. n_roles 0 does nothing.
+ * pg_terminate_backend every session of the given roles on pg's database
+ * (datname = current_database()) except pg's own, parameterised: usename =
+ * ANY($1), waiting up to 5 s for each to end. *terminated (may be NULL)
+ * gets how many sessions ended. n_roles 0 does nothing.
  */
 EBB_MUSTCHECK ebb_code ebb_services_terminate_roles(ebb_pg *pg, const char *const *roles,
                                                     size_t n_roles, long *terminated,
