@@ -25,6 +25,8 @@ static int setup(void **state)
     if (ebb_secret_key_generate(&k, NULL) != EBB_OK)
         return -1;
     ebb_public_key_base64(ebb_secret_key_public(k), pk_alice);
+    ebb_secret_key_free(k);
+    k = NULL;
     char path[4200];
     snprintf(path, sizeof path, "%s/bob.key", dir);
     ebb_code rc = ebb_secret_key_generate(&k, NULL) == EBB_OK ? EBB_OK : EBB_E_CRYPTO;
