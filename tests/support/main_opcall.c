@@ -29,11 +29,20 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
         switch (ch) {
-        case 'u': url = optarg; break;
-        case 'c': cpub = optarg; break;
-        case 'k': key = optarg; break;
-        case 't': timeout = atoi(optarg); break;
-        default: return 2;
+        case 'u':
+            url = optarg;
+            break;
+        case 'c':
+            cpub = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 't':
+            timeout = atoi(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     if (url == NULL || cpub == NULL || key == NULL || optind >= argc) {
@@ -55,8 +64,8 @@ int main(int argc, char **argv)
         rc = ebb_opapi_client_call(c, argv[optind], (const char *const *)argv + optind + 1,
                                    (size_t)(argc - optind - 1), timeout, &r, &err);
     if (rc == EBB_OK) {
-        json_t *o = json_pack("{s:i, s:s, s:O}", "status", r.status, "message", r.message, "json",
-                              r.json);
+        json_t *o =
+            json_pack("{s:i, s:s, s:O}", "status", r.status, "message", r.message, "json", r.json);
         char *s = json_dumps(o, JSON_COMPACT);
         puts(s);
         free(s);

@@ -67,14 +67,17 @@ static const char *good =
     "  { name = \"dev\"; },\n"
     "  { name = \"prod\";\n"
     "    policy = { approvals = 2; forward_only = true; allow_data_loss = true; };\n"
-    "    waves = { canary = 1; batch_percent = 25; budget = 1; soak_s = 60; gate = \"after_canary\";\n"
+    "    waves = { canary = 1; batch_percent = 25; budget = 1; soak_s = 60; gate = "
+    "\"after_canary\";\n"
     "              on_failure = \"compensate\"; };\n"
     "    timeouts = { default_s = 100; migrate_s = 900; silent_s = 30; health_retries = 4; }; }\n"
     ");\n"
     "operators = (\n"
     "  { name = \"alice\"; public_key = \"@PK@\";\n"
-    "    grants = ( { env = \"*\"; roles = [\"read\"]; }, { env = \"prod\"; roles = [\"operate\", \"approve\"]; } ); },\n"
-    "  { name = \"bob\"; public_key_file = \"bob.key.pub\"; grants = ( { env = \"dev\"; roles = [\"operate\"]; } ); }\n"
+    "    grants = ( { env = \"*\"; roles = [\"read\"]; }, { env = \"prod\"; roles = [\"operate\", "
+    "\"approve\"]; } ); },\n"
+    "  { name = \"bob\"; public_key_file = \"bob.key.pub\"; grants = ( { env = \"dev\"; roles = "
+    "[\"operate\"]; } ); }\n"
     ");\n";
 
 static void test_good_file(void **state)
@@ -96,7 +99,8 @@ static void test_good_file(void **state)
     assert_int_equal(c->liveness_s, 30);
     assert_int_equal(c->plan_timeout_ms, EBB_COORD_DEFAULT_PLAN_TIMEOUT_MS);
     assert_int_equal(c->n_envs, 2);
-    const ebb_coord_env *dev = ebb_coord_config_env(c, "dev"), *prod = ebb_coord_config_env(c, "prod");
+    const ebb_coord_env *dev = ebb_coord_config_env(c, "dev"),
+                        *prod = ebb_coord_config_env(c, "prod");
     assert_non_null(dev);
     assert_non_null(prod);
     assert_null(dev->policy.promote_from);

@@ -37,8 +37,8 @@ static ebb_inv_hello hello_for(const char *id, const ebb_public_key *pk, ebb_inv
                               .environment = "claims-prod",
                               .revs = revs,
                               .n_revs = 2};
-    return (ebb_inv_hello){.agent_id = id, .key = pk, .software_version = "1.0", .dbs = db,
-                           .n_dbs = 1};
+    return (ebb_inv_hello){
+        .agent_id = id, .key = pk, .software_version = "1.0", .dbs = db, .n_dbs = 1};
 }
 
 static void test_enrollment(void **state)
@@ -171,9 +171,13 @@ static void test_fleet(void **state)
 
 static ebb_coord_job job(const char *id, const char *run, const char *agent)
 {
-    return (ebb_coord_job){.job_id = (char *)id, .run_id = (char *)run, .agent_id = (char *)agent,
-                           .database = "app", .action = EBB__JOB_ACTION__ACTION_MIGRATE,
-                           .target = "0002", .prepare = true};
+    return (ebb_coord_job){.job_id = (char *)id,
+                           .run_id = (char *)run,
+                           .agent_id = (char *)agent,
+                           .database = "app",
+                           .action = EBB__JOB_ACTION__ACTION_MIGRATE,
+                           .target = "0002",
+                           .prepare = true};
 }
 
 static void test_job_queue(void **state)

@@ -52,10 +52,14 @@ static void make_plan(ebb_plan *plan)
 
 static ebb_driver_result ok_result(const ebb_coord_job *j)
 {
-    return (ebb_driver_result){.job_id = j->job_id, .run_id = j->run_id, .agent_id = j->agent_id,
-                               .database = j->database, .outcome = "succeeded", .ok = true,
-                               .backup_id = j->action == EBB__JOB_ACTION__ACTION_BACKUP ? "bk-1"
-                                                                                        : NULL};
+    return (ebb_driver_result){.job_id = j->job_id,
+                               .run_id = j->run_id,
+                               .agent_id = j->agent_id,
+                               .database = j->database,
+                               .outcome = "succeeded",
+                               .ok = true,
+                               .backup_id =
+                                   j->action == EBB__JOB_ACTION__ACTION_BACKUP ? "bk-1" : NULL};
 }
 
 static void test_plan_round_trip(void **state)
@@ -176,20 +180,23 @@ static void test_run_with_crash(void **state)
         assert_non_null(ebb_job_queue_find(&q, out_ids[i]));
 
     /* A late duplicate of an answered job matches nothing. */
-    ebb_driver_result dup = {.job_id = "no-such-job", .run_id = run_id, .ok = true,
-                             .outcome = "succeeded"};
+    ebb_driver_result dup = {
+        .job_id = "no-such-job", .run_id = run_id, .ok = true, .outcome = "succeeded"};
     bool matched = true;
     assert_int_equal(ebb_run_driver_result(d, &dup, now, &matched, NULL), EBB_OK);
     assert_false(matched);
 
     /* Halt and resume are audited and change the state. */
-    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_HALT, "b2b2b2b2b2b2b2b2", "look", now, NULL),
-                     EBB_OK);
+    assert_int_equal(
+        ebb_run_driver_control(d, run_id, EBB_EV_HALT, "b2b2b2b2b2b2b2b2", "look", now, NULL),
+        EBB_OK);
     assert_int_equal(ebb_run_driver_find(d, run_id)->run.state, EBB_RUN_HALTED);
-    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_HALT, "b2b2b2b2b2b2b2b2", NULL, now, &err),
-                     EBB_E_CONFLICT);
-    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_RESUME, "b2b2b2b2b2b2b2b2", NULL, now, NULL),
-                     EBB_OK);
+    assert_int_equal(
+        ebb_run_driver_control(d, run_id, EBB_EV_HALT, "b2b2b2b2b2b2b2b2", NULL, now, &err),
+        EBB_E_CONFLICT);
+    assert_int_equal(
+        ebb_run_driver_control(d, run_id, EBB_EV_RESUME, "b2b2b2b2b2b2b2b2", NULL, now, NULL),
+        EBB_OK);
 
     answer_all(d, &q, 1000, &now);
     e = ebb_run_driver_find(d, run_id);
