@@ -119,8 +119,9 @@ static void handle_hello(ebb_coordinator *c, ebb_wire_request *req, const ebb_ke
                                                   : EBB__ENROLLMENT_STATE__ENROLL_PENDING;
         snprintf(env, sizeof env, "%s", a->env ? a->env : "");
         if (a->state == EBB_AGENT_PENDING && a->first_seen_ms == a->last_hello_ms)
-            ebb_log(EBB_LOG_INFO, "enroll", "agent %s (key %s) is pending: accept it with "
-                                            "`ebb agents accept %s --env ENV`",
+            ebb_log(EBB_LOG_INFO, "enroll",
+                    "agent %s (key %s) is pending: accept it with "
+                    "`ebb agents accept %s --env ENV`",
                     a->id, a->key_id_hex, a->id);
     }
     pthread_mutex_unlock(&c->mu);
@@ -163,12 +164,13 @@ static void handle_poll(ebb_coordinator *c, ebb_wire_request *req, const ebb_key
     for (size_t i = 0; held != NULL && i < p->n_queued_job_ids; i++)
         held[p->n_running_job_ids + i] = p->queued_job_ids[i];
     size_t lost = ebb_job_queue_poll(&c->queue, a->id, held, held ? n_held : 0,
-                                     p->has_undelivered_results ? p->undelivered_results : 0,
-                                     now, COORD_LOST_JOB_GRACE_MS);
+                                     p->has_undelivered_results ? p->undelivered_results : 0, now,
+                                     COORD_LOST_JOB_GRACE_MS);
     free(held);
     if (lost > 0)
-        ebb_log(EBB_LOG_INFO, "coordinator", "%zu job(s) for %s were lost on the way: sent again "
-                                             "by the same id",
+        ebb_log(EBB_LOG_INFO, "coordinator",
+                "%zu job(s) for %s were lost on the way: sent again "
+                "by the same id",
                 lost, a->id);
     ebb_wire_request *old = NULL;
     coord_held *slot = NULL;
@@ -231,8 +233,7 @@ static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_k
     } else {
         ebb_coord_job *job = ebb_job_queue_find(&c->queue, r->job_id);
         if (job != NULL && strcmp(job->agent_id, a->id) != 0) {
-            rc = ebb_error_set(&err, EBB_E_REFUSED, "job %s was not sent to %s", r->job_id,
-                               a->id);
+            rc = ebb_error_set(&err, EBB_E_REFUSED, "job %s was not sent to %s", r->job_id, a->id);
         } else if (job != NULL && is_busy(r) && job->busy_retries < COORD_BUSY_RETRIES) {
             job->busy_retries++;
             rc = ebb_job_queue_requeue(&c->queue, r->job_id, &err);
@@ -263,8 +264,8 @@ static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_k
             rc = ebb_run_driver_result(c->driver, &dr, coord_now_ms(), &matched, &err);
             if (rc == EBB_OK && !matched)
                 ebb_log(EBB_LOG_INFO, "coordinator",
-                        "result of job %s from %s matches no job out (late or repeated)",
-                        r->job_id, a->id);
+                        "result of job %s from %s matches no job out (late or repeated)", r->job_id,
+                        a->id);
             else if (rc == EBB_OK)
                 ebb_log(EBB_LOG_INFO, "rollout", "run %s: %s on %s/%s: %s", r->run_id,
                         dr.action ? dr.action : "job", a->id, r->database ? r->database : "-",
@@ -315,10 +316,10 @@ void coord_agent_handler(void *ctx, ebb_wire_request *req, const uint8_t *data, 
     ebb_key_id claimed;
     bool has_claim = ebb_envelope_peek_signer(data, len, c->cfg->max_message, &claimed);
     enroll_lookup el;
-    bool enrolling = has_claim &&
-                     ebb_keyring_lookup(c->agent_ring, &claimed, NULL, NULL, 0) ==
-                         EBB_KEY_UNKNOWN &&
-                     enrolling_key(data, len, &el);
+    bool enrolling =
+        has_claim &&
+        ebb_keyring_lookup(c->agent_ring, &claimed, NULL, NULL, 0) == EBB_KEY_UNKNOWN &&
+        enrolling_key(data, len, &el);
     ebb_open_ctx oc = {
         .max_size = c->cfg->max_message,
         .self_id = ebb_secret_key_id(c->key),
@@ -364,8 +365,9 @@ void coord_agent_handler(void *ctx, ebb_wire_request *req, const uint8_t *data, 
         handle_progress(c, req, &m.signer, (const Ebb__JobProgress *)body);
         break;
     default:
-        coord_reply_error(c, req, &m.signer, EBB_E_INVALID, "unexpected body type on the agent "
-                                                            "listener");
+        coord_reply_error(c, req, &m.signer, EBB_E_INVALID,
+                          "unexpected body type on the agent "
+                          "listener");
     }
     protobuf_c_message_free_unpacked(body, NULL);
     ebb_opened_fini(&m);

@@ -7,32 +7,39 @@
 #include <string.h>
 
 static const char *const root_keys[] = {"coordinator", "environments", "operators", NULL};
-static const char *const coord_keys[] = {"key_file",   "journal_dir",     "listen",
-                                         "poll_wait_ms", "liveness_s",    "plan_timeout_ms",
-                                         "contexts",   "max_message",     "log_level",
-                                         "log_format", NULL};
+static const char *const coord_keys[] = {
+    "key_file", "journal_dir", "listen",    "poll_wait_ms", "liveness_s", "plan_timeout_ms",
+    "contexts", "max_message", "log_level", "log_format",   NULL};
 static const char *const listen_keys[] = {"agents", "operators", NULL};
 static const char *const env_keys[] = {"name", "policy", "waves", "timeouts", NULL};
-static const char *const policy_keys[] = {"approvals",      "forward_only",    "rollback_window_s",
-                                          "require_backup", "allow_data_loss", "promotion", NULL};
-static const char *const wave_keys[] = {"canary", "batch",          "batch_percent",
-                                        "max_parallel", "budget",   "budget_percent",
-                                        "soak_s", "gate",           "on_failure", NULL};
+static const char *const policy_keys[] = {"approvals",
+                                          "forward_only",
+                                          "rollback_window_s",
+                                          "require_backup",
+                                          "allow_data_loss",
+                                          "promotion",
+                                          NULL};
+static const char *const wave_keys[] = {
+    "canary",         "batch",  "batch_percent", "max_parallel", "budget",
+    "budget_percent", "soak_s", "gate",          "on_failure",   NULL};
 /* timeouts: default_s, silent_s, health_retries and <job kind>_s for the plan's jobs. */
-static const char *const timeout_keys[] = {"default_s",      "silent_s",   "health_retries",
-                                           "precheck_s",     "stop_services_s", "backup_s",
-                                           "migrate_s",      "verify_s",   "start_services_s",
-                                           "health_s",       "restore_s",  "commit_prepared_s",
-                                           "rollback_prepared_s", NULL};
+static const char *const timeout_keys[] = {
+    "default_s",           "silent_s", "health_retries", "precheck_s",
+    "stop_services_s",     "backup_s", "migrate_s",      "verify_s",
+    "start_services_s",    "health_s", "restore_s",      "commit_prepared_s",
+    "rollback_prepared_s", NULL};
 static const char *const op_keys[] = {"name", "public_key", "public_key_file", "grants", NULL};
 static const char *const grant_keys[] = {"env", "roles", NULL};
 
 const char *ebb_role_name(ebb_role role)
 {
     switch (role) {
-    case EBB_ROLE_READ: return "read";
-    case EBB_ROLE_OPERATE: return "operate";
-    case EBB_ROLE_APPROVE: return "approve";
+    case EBB_ROLE_READ:
+        return "read";
+    case EBB_ROLE_OPERATE:
+        return "operate";
+    case EBB_ROLE_APPROVE:
+        return "approve";
     }
     return "?";
 }
@@ -73,8 +80,7 @@ static ebb_code check_url(const config_setting_t *g, const char *key, const char
 {
     if (strncmp(url, "tcp://", 6) != 0 && strncmp(url, "ipc://", 6) != 0)
         return ebb_config_error(err, member(g, key),
-                                "'%s' is not an nng address (tcp://HOST:PORT or ipc:///PATH)",
-                                url);
+                                "'%s' is not an nng address (tcp://HOST:PORT or ipc:///PATH)", url);
     if (strncmp(url, "tcp://", 6) == 0 && strrchr(url + 6, ':') == NULL)
         return ebb_config_error(err, member(g, key), "'%s' has no port", url);
     return EBB_OK;
@@ -86,12 +92,10 @@ static ebb_code dup_into(char **dst, const char *src, ebb_error *err)
     return *dst ? EBB_OK : ebb_error_set(err, EBB_E_NOMEM, "out of memory");
 }
 
-static ebb_code load_coordinator(ebb_coord_config *c, const config_setting_t *root,
-                                 ebb_error *err)
+static ebb_code load_coordinator(ebb_coord_config *c, const config_setting_t *root, ebb_error *err)
 {
     const config_setting_t *g = NULL, *l = NULL;
-    const char *key_file = NULL, *dir = NULL, *agents = NULL, *ops = NULL, *lvl = NULL,
-               *fmt = NULL;
+    const char *key_file = NULL, *dir = NULL, *agents = NULL, *ops = NULL, *lvl = NULL, *fmt = NULL;
     long long poll = 0, live = 0, plan = 0, ctx = 0, maxmsg = 0;
     ebb_code rc = ebb_config_get_group(root, "coordinator", &g, err);
     if (rc == EBB_OK)
@@ -120,8 +124,8 @@ static ebb_code load_coordinator(ebb_coord_config *c, const config_setting_t *ro
         rc = ebb_config_opt_int(g, "poll_wait_ms", EBB_COORD_DEFAULT_POLL_WAIT_MS, 100, 300000,
                                 &poll, err);
     if (rc == EBB_OK)
-        rc = ebb_config_opt_int(g, "liveness_s", EBB_COORD_DEFAULT_LIVENESS_S, 1, 86400, &live,
-                                err);
+        rc =
+            ebb_config_opt_int(g, "liveness_s", EBB_COORD_DEFAULT_LIVENESS_S, 1, 86400, &live, err);
     if (rc == EBB_OK)
         rc = ebb_config_opt_int(g, "plan_timeout_ms", EBB_COORD_DEFAULT_PLAN_TIMEOUT_MS, 100,
                                 3600000, &plan, err);
@@ -238,8 +242,8 @@ static ebb_code load_waves(ebb_coord_env *e, const config_setting_t *g, ebb_erro
         else if (strcmp(onf, "compensate") == 0)
             s->on_failure = EBB_ON_FAILURE_COMPENSATE;
         else
-            rc = ebb_config_error(err, member(g, "on_failure"),
-                                  "'%s' is not halt or compensate", onf);
+            rc = ebb_config_error(err, member(g, "on_failure"), "'%s' is not halt or compensate",
+                                  onf);
     }
     if (rc != EBB_OK)
         return rc;
@@ -265,8 +269,8 @@ static ebb_code load_timeouts(ebb_coord_env *e, const config_setting_t *g, ebb_e
     long long v = 0;
     ebb_code rc = ebb_config_check_keys(g, timeout_keys, err);
     if (rc == EBB_OK)
-        rc = ebb_config_opt_int(g, "default_s", EBB_COORD_DEFAULT_STEP_TIMEOUT_S, 1, 7 * 86400,
-                                &v, err);
+        rc = ebb_config_opt_int(g, "default_s", EBB_COORD_DEFAULT_STEP_TIMEOUT_S, 1, 7 * 86400, &v,
+                                err);
     if (rc != EBB_OK)
         return rc;
     r->default_timeout_s = (long)v;
@@ -274,8 +278,7 @@ static ebb_code load_timeouts(ebb_coord_env *e, const config_setting_t *g, ebb_e
     if (rc != EBB_OK)
         return rc;
     r->silent_timeout_s = (long)v;
-    rc = ebb_config_opt_int(g, "health_retries", EBB_COORD_DEFAULT_HEALTH_RETRIES, 0, 100, &v,
-                            err);
+    rc = ebb_config_opt_int(g, "health_retries", EBB_COORD_DEFAULT_HEALTH_RETRIES, 0, 100, &v, err);
     if (rc != EBB_OK)
         return rc;
     r->health_retries = (unsigned)v;
@@ -336,14 +339,14 @@ static ebb_code load_envs(ebb_coord_config *c, const config_setting_t *root, ebb
             return rc;
         e->order = i;
         e->policy.env = e->name;
-        e->policy.promote_from = (e->policy.promote_from != NULL && i > 0) ? c->envs[i - 1].name
-                                                                           : NULL;
+        e->policy.promote_from =
+            (e->policy.promote_from != NULL && i > 0) ? c->envs[i - 1].name : NULL;
     }
     return EBB_OK;
 }
 
-static ebb_code load_grants(ebb_coord_config *c, ebb_coord_operator *op,
-                            const config_setting_t *g, ebb_error *err)
+static ebb_code load_grants(ebb_coord_config *c, ebb_coord_operator *op, const config_setting_t *g,
+                            ebb_error *err)
 {
     const config_setting_t *list = NULL;
     size_t n = 0;
@@ -388,8 +391,7 @@ static ebb_code load_grants(ebb_coord_config *c, ebb_coord_operator *op,
     return EBB_OK;
 }
 
-static ebb_code load_operators(ebb_coord_config *c, const config_setting_t *root,
-                               ebb_error *err)
+static ebb_code load_operators(ebb_coord_config *c, const config_setting_t *root, ebb_error *err)
 {
     const config_setting_t *list = NULL;
     size_t n = 0;

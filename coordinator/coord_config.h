@@ -75,14 +75,14 @@ const char *ebb_role_name(ebb_role role);
 /* One environment (strings owned by the config). */
 typedef struct ebb_coord_env {
     char *name;
-    size_t order;          /* index in promotion order */
-    ebb_env_policy policy; /* policy.env = name; policy.promote_from = previous env or NULL */
-    ebb_strategy strategy; /* wave settings */
+    size_t order;               /* index in promotion order */
+    ebb_env_policy policy;      /* policy.env = name; policy.promote_from = previous env or NULL */
+    ebb_strategy strategy;      /* wave settings */
     ebb_rollout_config rollout; /* timeouts; approvals_needed is set per run from the policy */
 } ebb_coord_env;
 
 typedef struct ebb_coord_grant {
-    char *env; /* an environment name, or "*" for all */
+    char *env;      /* an environment name, or "*" for all */
     unsigned roles; /* ebb_role bits */
 } ebb_coord_grant;
 

@@ -65,15 +65,14 @@ void coord_fail(ebb_coordinator *c, const ebb_error *err)
 }
 
 /* Under the lock: the reply for a held poll of key (jobs if any, else empty if due). */
-static bool held_reply(ebb_coordinator *c, coord_held *h, bool due, int64_t now,
-                       coord_reply *out)
+static bool held_reply(ebb_coordinator *c, coord_held *h, bool due, int64_t now, coord_reply *out)
 {
     ebb_inv_agent *a = ebb_inventory_find_key(&c->inv, &h->key);
     Ebb__JobCommand **cmds = NULL;
     size_t n = 0;
     ebb_error err;
-    bool work = a != NULL && a->state == EBB_AGENT_ACCEPTED &&
-                ebb_job_queue_has_work(&c->queue, a->id);
+    bool work =
+        a != NULL && a->state == EBB_AGENT_ACCEPTED && ebb_job_queue_has_work(&c->queue, a->id);
     if (!work && !(due && now >= h->until_ms) && !c->stopping)
         return false;
     if (work && ebb_job_queue_take(&c->queue, a->id, now, &cmds, &n, &err) != EBB_OK) {
@@ -189,8 +188,7 @@ static ebb_code load_rings(ebb_coordinator *c, ebb_error *err)
             rc = ebb_keyring_revoke(c->agent_ring, &a->key_id, err);
     }
     for (size_t i = 0; rc == EBB_OK && i < c->cfg->n_operators; i++)
-        rc = ebb_keyring_add(c->op_ring, &c->cfg->operators[i].key, c->cfg->operators[i].name,
-                             err);
+        rc = ebb_keyring_add(c->op_ring, &c->cfg->operators[i].key, c->cfg->operators[i].name, err);
     return rc;
 }
 

@@ -75,7 +75,7 @@ struct ebb_coordinator {
     size_t n_prechecks, cap_prechecks;
     int n_waiters; /* deferred operator replies in progress */
     bool stopping;
-    bool failed;   /* the journal could not be written: stop */
+    bool failed; /* the journal could not be written: stop */
     ebb_error fail_err;
     uint64_t counters_rejected;
 
@@ -133,18 +133,18 @@ void coord_answer_error(coord_answer *a, ebb_code code, const char *msg);
 /* True when the caller holds role in env (NULL: in any); else fills a with a refusal. */
 bool coord_authorize(const coord_caller *who, unsigned role, const char *env, coord_answer *a);
 
-void coord_op_agents(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a);
-void coord_op_accept(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a);
-void coord_op_revoke(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a);
-void coord_op_status(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a);
-void coord_op_whoami(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a);
-void coord_op_audit(ebb_coordinator *c, const coord_caller *who,
-                    const Ebb__OperatorRequest *req, coord_answer *a);
+void coord_op_agents(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a);
+void coord_op_accept(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a);
+void coord_op_revoke(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a);
+void coord_op_status(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a);
+void coord_op_whoami(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a);
+void coord_op_audit(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                    coord_answer *a);
 void coord_op_audit_verify(ebb_coordinator *c, const coord_caller *who,
                            const Ebb__OperatorRequest *req, coord_answer *a);
 
@@ -152,8 +152,8 @@ void coord_op_plan(ebb_coordinator *c, const coord_caller *who, const Ebb__Opera
                    coord_answer *a);
 void coord_op_start(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
                     bool rollback, coord_answer *a);
-void coord_op_control(ebb_coordinator *c, const coord_caller *who,
-                      const Ebb__OperatorRequest *req, const char *command, coord_answer *a);
+void coord_op_control(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                      const char *command, coord_answer *a);
 void coord_op_runs(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
                    coord_answer *a);
 void coord_op_show(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,

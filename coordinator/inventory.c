@@ -7,9 +7,12 @@
 const char *ebb_agent_state_name(ebb_agent_state state)
 {
     switch (state) {
-    case EBB_AGENT_PENDING: return "pending";
-    case EBB_AGENT_ACCEPTED: return "accepted";
-    case EBB_AGENT_REVOKED: return "revoked";
+    case EBB_AGENT_PENDING:
+        return "pending";
+    case EBB_AGENT_ACCEPTED:
+        return "accepted";
+    case EBB_AGENT_REVOKED:
+        return "revoked";
     }
     return "?";
 }
@@ -187,9 +190,8 @@ ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hello *h, int64_t
                              "agent '%s' is enrolled with key %s, not with the key of this hello",
                              h->agent_id, by_id->key_id_hex);
     if (by_key != NULL && by_id == NULL)
-        return ebb_error_set(err, EBB_E_CONFLICT,
-                             "key %s is enrolled as agent '%s', not as '%s'", by_key->key_id_hex,
-                             by_key->id, h->agent_id);
+        return ebb_error_set(err, EBB_E_CONFLICT, "key %s is enrolled as agent '%s', not as '%s'",
+                             by_key->key_id_hex, by_key->id, h->agent_id);
     ebb_inv_agent *a = by_id;
     if (a == NULL) {
         ebb_code rc = add_agent(inv, h->agent_id, h->key, &a, err);
@@ -265,8 +267,7 @@ json_t *ebb_inventory_record_json(const ebb_inv_agent *a, const char *operator_k
     char b64[EBB_PUBLIC_KEY_B64_SIZE];
     ebb_public_key_base64(&a->key, b64);
     return json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "agent_id", a->id, "key_id", a->key_id_hex,
-                     "public_key", b64, "environment", a->env, "operator_key_id",
-                     operator_key_id);
+                     "public_key", b64, "environment", a->env, "operator_key_id", operator_key_id);
 }
 
 ebb_code ebb_inventory_apply_record(ebb_inventory *inv, const ebb_journal_record *rec,
@@ -276,8 +277,8 @@ ebb_code ebb_inventory_apply_record(ebb_inventory *inv, const ebb_journal_record
     if (!accepted && strcmp(rec->type, EBB_INV_REVOKED) != 0)
         return EBB_OK;
     const char *id = NULL, *b64 = NULL, *env = NULL;
-    if (json_unpack((json_t *)rec->payload, "{s:s, s:s, s?s}", "agent_id", &id, "public_key",
-                    &b64, "environment", &env) != 0 ||
+    if (json_unpack((json_t *)rec->payload, "{s:s, s:s, s?s}", "agent_id", &id, "public_key", &b64,
+                    "environment", &env) != 0 ||
         (accepted && env == NULL))
         return ebb_error_set(err, EBB_E_INVALID, "journal record %llu (%s): fields missing",
                              (unsigned long long)rec->seq, rec->type);
@@ -395,8 +396,8 @@ json_t *ebb_inv_agent_json(const ebb_inv_agent *a, int64_t now_ms, long liveness
     }
     bool alive = a->last_seen_ms > 0 && now_ms - a->last_seen_ms <= (int64_t)liveness_s * 1000;
     return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I, s:I, s:b, s:o}", "id", a->id, "key_id",
-                     a->key_id_hex, "state", ebb_agent_state_name(a->state), "environment",
-                     a->env, "software_version", a->software_version, "first_seen_ms",
+                     a->key_id_hex, "state", ebb_agent_state_name(a->state), "environment", a->env,
+                     "software_version", a->software_version, "first_seen_ms",
                      (json_int_t)a->first_seen_ms, "last_seen_ms", (json_int_t)a->last_seen_ms,
                      "alive", alive, "databases", dbs ? dbs : json_array());
 }

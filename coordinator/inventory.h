@@ -163,8 +163,8 @@ json_t *ebb_inventory_record_json(const ebb_inv_agent *agent, const char *operat
  * revoked agent is (re)created with its key and environment.
  * EBB_E_INVALID names a malformed record by seq.
  */
-EBB_MUSTCHECK ebb_code ebb_inventory_apply_record(ebb_inventory *inv,
-                                                  const ebb_journal_record *rec, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_inventory_apply_record(ebb_inventory *inv, const ebb_journal_record *rec,
+                                                  ebb_error *err);
 
 /* True when the agent reported the database's graph (its revisions). */
 bool ebb_inv_db_graph_known(const ebb_inv_db *db);

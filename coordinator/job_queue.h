@@ -40,7 +40,7 @@ typedef struct ebb_coord_job {
     /* delivery */
     ebb_job_delivery delivery;
     int64_t handed_out_ms;
-    unsigned deliveries; /* poll replies that carried it */
+    unsigned deliveries;   /* poll replies that carried it */
     unsigned busy_retries; /* "database busy" answers (nothing ran) */
 } ebb_coord_job;
 
@@ -86,8 +86,7 @@ size_t ebb_job_queue_poll(ebb_job_queue *q, const char *agent_id, const char *co
                           size_t n_held, unsigned undelivered, int64_t now_ms, int64_t grace_ms);
 
 /* Queue a handed-out job again (same id), e.g. after "database busy". EBB_E_NOT_FOUND. */
-EBB_MUSTCHECK ebb_code ebb_job_queue_requeue(ebb_job_queue *q, const char *job_id,
-                                             ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_job_queue_requeue(ebb_job_queue *q, const char *job_id, ebb_error *err);
 
 /* Forget a job (its result arrived, or its run is over). False when unknown. */
 bool ebb_job_queue_remove(ebb_job_queue *q, const char *job_id);

@@ -116,8 +116,8 @@ static int cmd_check_config(int argc, char **argv)
            cfg->key_file, cfg->journal_dir, cfg->listen_agents, cfg->listen_operators);
     for (size_t i = 0; i < cfg->n_envs; i++) {
         const ebb_coord_env *e = &cfg->envs[i];
-        printf("  environment %zu: %s (approvals %u%s%s%s)\n", i + 1, e->name,
-               e->policy.approvals, e->policy.forward_only ? ", forward-only" : "",
+        printf("  environment %zu: %s (approvals %u%s%s%s)\n", i + 1, e->name, e->policy.approvals,
+               e->policy.forward_only ? ", forward-only" : "",
                e->policy.promote_from ? ", promoted from " : "",
                e->policy.promote_from ? e->policy.promote_from : "");
     }

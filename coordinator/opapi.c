@@ -23,14 +23,15 @@ static const char *const a_approve[] = {"run", NULL};
 static const char *const a_runs[] = {"env", "active", "limit", NULL};
 static const char *const a_show[] = {"run", "after", "wait_ms", NULL};
 static const char *const a_control[] = {"run", "reason", NULL};
-static const char *const a_audit[] = {"since_ms", "until_ms", "env",     "host", "db",
-                                      "operator", "outcome",  "run",     NULL};
+static const char *const a_audit[] = {"since_ms", "until_ms", "env", "host", "db",
+                                      "operator", "outcome",  "run", NULL};
 static const char *const a_verify[] = {"anchor", NULL};
 static const char *const a_none[] = {NULL};
 
 static const ebb_opapi_command commands[] = {
     {EBB_OP_AGENTS, EBB_ROLE_READ, a_agents, "list agents (pending, accepted, revoked)"},
-    {EBB_OP_AGENTS_ACCEPT, EBB_ROLE_OPERATE, a_accept, "accept a pending agent into an environment"},
+    {EBB_OP_AGENTS_ACCEPT, EBB_ROLE_OPERATE, a_accept,
+     "accept a pending agent into an environment"},
     {EBB_OP_AGENTS_REVOKE, EBB_ROLE_OPERATE, a_revoke, "revoke an agent's key for good"},
     {EBB_OP_STATUS, EBB_ROLE_READ, a_status, "fleet state per environment, and active runs"},
     {EBB_OP_PLAN, EBB_ROLE_READ, a_plan, "plan a run and gather every host's precheck"},
@@ -87,8 +88,7 @@ ebb_code ebb_opapi_args_check(const ebb_opapi_command *cmd, const Ebb__OperatorR
         for (size_t k = 0; cmd->args[k] != NULL && !known; k++)
             known = strcmp(cmd->args[k], name) == 0;
         if (!known)
-            return ebb_error_set(err, EBB_E_INVALID, "%s takes no argument '%s'", cmd->name,
-                                 name);
+            return ebb_error_set(err, EBB_E_INVALID, "%s takes no argument '%s'", cmd->name, name);
     }
     return EBB_OK;
 }
@@ -155,8 +155,8 @@ ebb_code ebb_opapi_arg_long(const Ebb__OperatorRequest *req, const char *name, l
     errno = 0;
     long long n = strtoll(v, &end, 10);
     if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
-        return ebb_error_set(err, EBB_E_INVALID, "%s=%s: expected an integer in [%lld, %lld]",
-                             name, v, min, max);
+        return ebb_error_set(err, EBB_E_INVALID, "%s=%s: expected an integer in [%lld, %lld]", name,
+                             v, min, max);
     *out = n;
     return EBB_OK;
 }

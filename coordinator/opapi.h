@@ -122,9 +122,9 @@
 /* One command of the table. */
 typedef struct ebb_opapi_command {
     const char *name;
-    unsigned role;             /* ebb_role bit the operator needs */
-    const char *const *args;   /* accepted argument names, NULL-terminated */
-    const char *summary;       /* one line for help */
+    unsigned role;           /* ebb_role bit the operator needs */
+    const char *const *args; /* accepted argument names, NULL-terminated */
+    const char *summary;     /* one line for help */
 } ebb_opapi_command;
 
 /* The table (static) and a lookup by name (NULL when unknown). */
@@ -197,8 +197,7 @@ void ebb_opapi_response_fini(ebb_opapi_response *r);
  * coordinator's answer, whatever its status) set only on EBB_OK.
  */
 EBB_MUSTCHECK ebb_code ebb_opapi_client_call(ebb_opapi_client *c, const char *command,
-                                             const char *const *args, size_t n_args,
-                                             int timeout_ms, ebb_opapi_response *out,
-                                             ebb_error *err);
+                                             const char *const *args, size_t n_args, int timeout_ms,
+                                             ebb_opapi_response *out, ebb_error *err);
 
 #endif

@@ -93,12 +93,12 @@ void coord_op_accept(ebb_coordinator *c, const coord_caller *who, const Ebb__Ope
         coord_answer_error(a, rc, err.msg);
         return;
     }
-    ebb_log(EBB_LOG_INFO, "enroll", "agent %s (key %s) accepted into %s by %s", id,
-            ag->key_id_hex, env, who->op->name);
+    ebb_log(EBB_LOG_INFO, "enroll", "agent %s (key %s) accepted into %s by %s", id, ag->key_id_hex,
+            env, who->op->name);
     snprintf(msg, sizeof msg, "agent %s accepted into %s", id, env);
     a->message = strdup(msg);
-    a->json = json_pack("{s:o}", "agent", ebb_inv_agent_json(ag, coord_now_ms(),
-                                                              c->cfg->liveness_s));
+    a->json =
+        json_pack("{s:o}", "agent", ebb_inv_agent_json(ag, coord_now_ms(), c->cfg->liveness_s));
 }
 
 void coord_op_revoke(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
@@ -135,8 +135,8 @@ void coord_op_revoke(ebb_coordinator *c, const coord_caller *who, const Ebb__Ope
             who->op->name);
     snprintf(msg, sizeof msg, "agent %s revoked", id);
     a->message = strdup(msg);
-    a->json = json_pack("{s:o}", "agent", ebb_inv_agent_json(ag, coord_now_ms(),
-                                                              c->cfg->liveness_s));
+    a->json =
+        json_pack("{s:o}", "agent", ebb_inv_agent_json(ag, coord_now_ms(), c->cfg->liveness_s));
 }
 
 static json_t *policy_json(const ebb_coord_env *e)

@@ -96,8 +96,7 @@ ebb_code ebb_opapi_client_call(ebb_opapi_client *c, const char *command, const c
     ebb_code rc = ebb_sealer_seal(&c->sealer, &c->coord_id, EBB__BODY_TYPE__BODY_OPERATOR_REQUEST,
                                   &req.base, &sealed, &sealed_len, err);
     if (rc == EBB_OK)
-        rc = ebb_wire_client_call(c->wire, sealed, sealed_len, timeout_ms, &reply, &reply_len,
-                                  err);
+        rc = ebb_wire_client_call(c->wire, sealed, sealed_len, timeout_ms, &reply, &reply_len, err);
     free(sealed);
     if (rc != EBB_OK)
         return rc;
@@ -123,8 +122,9 @@ ebb_code ebb_opapi_client_call(ebb_opapi_client *c, const char *command, const c
         rc = ebb_proto_unpack(&ebb__error__descriptor, m.body, m.body_len, "Error", &body, err);
         if (rc == EBB_OK) {
             const Ebb__Error *e = (const Ebb__Error *)body;
-            rc = ebb_error_set(err, error_code_of(e->code), "the coordinator refused the request: "
-                                                            "%s",
+            rc = ebb_error_set(err, error_code_of(e->code),
+                               "the coordinator refused the request: "
+                               "%s",
                                e->message ? e->message : e->code);
         }
     } else if (m.body_type != EBB__BODY_TYPE__BODY_OPERATOR_RESPONSE) {
@@ -135,8 +135,8 @@ ebb_code ebb_opapi_client_call(ebb_opapi_client *c, const char *command, const c
                               "OperatorResponse", &body, err);
         const Ebb__OperatorResponse *r = (const Ebb__OperatorResponse *)body;
         if (rc == EBB_OK && (r->request_id == NULL || strcmp(r->request_id, rid) != 0))
-            rc = ebb_error_set(err, EBB_E_VERIFY,
-                               "the coordinator's answer is for another request");
+            rc =
+                ebb_error_set(err, EBB_E_VERIFY, "the coordinator's answer is for another request");
         if (rc == EBB_OK) {
             json_t *j = r->json != NULL ? json_loads(r->json, 0, NULL) : json_object();
             char *msg = strdup(r->message ? r->message : "");

@@ -219,10 +219,10 @@ static void *plan_waiter(void *arg)
         const char *rep = r ? json_string_value(json_object_get(r, "report_json")) : NULL;
         json_t *report = rep ? json_loads(rep, 0, NULL) : NULL;
         json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:s, s:b, s:O?, s:o?}", "host", p->host, "database",
-                            p->db, "job_id", p->job_id, "outcome",
-                            outcome ? outcome : "no answer", "ok", ok, "error",
-                            r ? json_object_get(r, "error_message") : NULL, "report", report));
+            list,
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:O?, s:o?}", "host", p->host, "database", p->db,
+                      "job_id", p->job_id, "outcome", outcome ? outcome : "no answer", "ok", ok,
+                      "error", r ? json_object_get(r, "error_message") : NULL, "report", report));
         ebb_job_queue_remove(&c->queue, p->job_id);
         free(p->job_id);
         free(p->plan_id);
@@ -299,8 +299,8 @@ void coord_op_plan(ebb_coordinator *c, const coord_caller *who, const Ebb__Opera
         coord_answer_error(a, EBB_E_INVALID, "kind must be rollout or rollback");
         return;
     }
-    ebb_run_kind kind = k != NULL && strcmp(k, "rollback") == 0 ? EBB_RUN_ROLLBACK
-                                                                : EBB_RUN_ROLLOUT;
+    ebb_run_kind kind =
+        k != NULL && strcmp(k, "rollback") == 0 ? EBB_RUN_ROLLBACK : EBB_RUN_ROLLOUT;
     plan_req p;
     ebb_plan plan;
     ebb_policy_result pol;
@@ -395,8 +395,8 @@ void coord_op_start(ebb_coordinator *c, const coord_caller *who, const Ebb__Oper
 
 /* ---- approve, halt, resume, abort ---- */
 
-void coord_op_control(ebb_coordinator *c, const coord_caller *who,
-                      const Ebb__OperatorRequest *req, const char *command, coord_answer *a)
+void coord_op_control(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                      const char *command, coord_answer *a)
 {
     const char *run_id = ebb_opapi_arg(req, "run"), *reason = ebb_opapi_arg(req, "reason");
     if (run_id == NULL) {
@@ -409,7 +409,7 @@ void coord_op_control(ebb_coordinator *c, const coord_caller *who,
         return;
     }
     bool approve = strcmp(command, EBB_OP_APPROVE) == 0;
-    ebb_rollout_event_kind kind = approve                              ? EBB_EV_APPROVE
+    ebb_rollout_event_kind kind = approve                               ? EBB_EV_APPROVE
                                   : strcmp(command, EBB_OP_HALT) == 0   ? EBB_EV_HALT
                                   : strcmp(command, EBB_OP_RESUME) == 0 ? EBB_EV_RESUME
                                                                         : EBB_EV_ABORT;
@@ -456,8 +456,7 @@ void coord_op_runs(ebb_coordinator *c, const coord_caller *who, const Ebb__Opera
     size_t n = ebb_run_driver_count(c->driver);
     for (size_t i = n; runs != NULL && i-- > 0;) {
         const ebb_run_entry *e = ebb_run_driver_at(c->driver, i);
-        if ((env != NULL && strcmp(env, e->plan.env) != 0) ||
-            (active && ebb_run_is_over(&e->run)))
+        if ((env != NULL && strcmp(env, e->plan.env) != 0) || (active && ebb_run_is_over(&e->run)))
             continue;
         if (limit > 0 && json_array_size(runs) >= (size_t)limit)
             break;
@@ -489,8 +488,7 @@ static void *show_waiter(void *arg)
     pthread_mutex_lock(&c->mu);
     for (;;) {
         const ebb_run_entry *e = ebb_run_driver_find(c->driver, w->run_id);
-        if (e == NULL || c->stopping || e->version > w->after ||
-            coord_now_ms() >= w->deadline_ms) {
+        if (e == NULL || c->stopping || e->version > w->after || coord_now_ms() >= w->deadline_ms) {
             if (e != NULL)
                 show_answer(c, e, &a);
             else

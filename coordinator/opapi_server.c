@@ -64,8 +64,8 @@ static void whoami(const coord_caller *who, coord_answer *a)
                         "grants", grants ? grants : json_array());
 }
 
-void coord_op_whoami(ebb_coordinator *c, const coord_caller *who,
-                     const Ebb__OperatorRequest *req, coord_answer *a)
+void coord_op_whoami(ebb_coordinator *c, const coord_caller *who, const Ebb__OperatorRequest *req,
+                     coord_answer *a)
 {
     (void)c;
     (void)req;
@@ -133,10 +133,9 @@ void coord_operator_handler(void *ctx, ebb_wire_request *wreq, const uint8_t *da
     }
     ProtobufCMessage *body = NULL;
     if (m.body_type != EBB__BODY_TYPE__BODY_OPERATOR_REQUEST ||
-        ebb_proto_unpack(&ebb__operator_request__descriptor, m.body, m.body_len,
-                         "OperatorRequest", &body, &err) != EBB_OK) {
-        coord_reply_error(c, wreq, &m.signer, EBB_E_ENV_MALFORMED,
-                          "expected an OperatorRequest");
+        ebb_proto_unpack(&ebb__operator_request__descriptor, m.body, m.body_len, "OperatorRequest",
+                         &body, &err) != EBB_OK) {
+        coord_reply_error(c, wreq, &m.signer, EBB_E_ENV_MALFORMED, "expected an OperatorRequest");
         ebb_opened_fini(&m);
         return;
     }

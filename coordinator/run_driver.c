@@ -10,25 +10,10 @@
 #include "common/log.h"
 #include "coordinator/audit.h"
 #include "coordinator/plan_render.h"
+#include "coordinator/run_driver_internal.h"
 #include "coordinator/run_store.h"
 
 #define LOG_MAX 1000 /* entries kept per run for `show` */
-
-struct ebb_run_driver {
-    ebb_journal *journal;
-    ebb_job_queue *queue;
-    ebb_run_entry **runs;
-    size_t n, cap;
-    uint64_t version;
-    bool replaying;
-    ebb_run_record *hist; /* rebuilt by ebb_run_driver_history */
-    size_t n_hist;
-    char **ended_audited; /* run ids with an audit.run_end (replay) */
-    size_t n_ended_audited;
-};
-
-typedef ebb_code (*audit_fn)(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms, void *ctx,
-                             ebb_error *err);
 
 ebb_code ebb_run_driver_alloc(ebb_journal *journal, ebb_job_queue *queue, ebb_run_driver **out,
                               ebb_error *err)
@@ -42,7 +27,7 @@ ebb_code ebb_run_driver_alloc(ebb_journal *journal, ebb_job_queue *queue, ebb_ru
     return EBB_OK;
 }
 
-static void entry_free(ebb_run_entry *e)
+void drv_entry_free(ebb_run_entry *e)
 {
     if (e == NULL)
         return;
@@ -58,7 +43,7 @@ void ebb_run_driver_free(ebb_run_driver *d)
     if (d == NULL)
         return;
     for (size_t i = 0; i < d->n; i++)
-        entry_free(d->runs[i]);
+        drv_entry_free(d->runs[i]);
     free(d->runs);
     free(d->hist);
     for (size_t i = 0; i < d->n_ended_audited; i++)
@@ -77,7 +62,7 @@ const ebb_run_entry *ebb_run_driver_at(const ebb_run_driver *d, size_t i)
     return i < d->n ? d->runs[i] : NULL;
 }
 
-static ebb_run_entry *find(const ebb_run_driver *d, const char *run_id)
+ebb_run_entry *drv_find(const ebb_run_driver *d, const char *run_id)
 {
     for (size_t i = 0; run_id != NULL && i < d->n; i++)
         if (strcmp(d->runs[i]->run_id, run_id) == 0)
@@ -87,7 +72,7 @@ static ebb_run_entry *find(const ebb_run_driver *d, const char *run_id)
 
 const ebb_run_entry *ebb_run_driver_find(const ebb_run_driver *d, const char *run_id)
 {
-    return find(d, run_id);
+    return drv_find(d, run_id);
 }
 
 uint64_t ebb_run_driver_version(const ebb_run_driver *d)
@@ -98,23 +83,34 @@ uint64_t ebb_run_driver_version(const ebb_run_driver *d)
 static Ebb__JobAction wire_action(ebb_job_kind k)
 {
     switch (k) {
-    case EBB_JOB_PRECHECK: return EBB__JOB_ACTION__ACTION_PRECHECK;
-    case EBB_JOB_STOP_SERVICES: return EBB__JOB_ACTION__ACTION_STOP_SERVICES;
-    case EBB_JOB_BACKUP: return EBB__JOB_ACTION__ACTION_BACKUP;
-    case EBB_JOB_MIGRATE: return EBB__JOB_ACTION__ACTION_MIGRATE;
-    case EBB_JOB_VERIFY: return EBB__JOB_ACTION__ACTION_VERIFY;
-    case EBB_JOB_START_SERVICES: return EBB__JOB_ACTION__ACTION_START_SERVICES;
-    case EBB_JOB_HEALTH: return EBB__JOB_ACTION__ACTION_HEALTH;
-    case EBB_JOB_RESTORE: return EBB__JOB_ACTION__ACTION_RESTORE;
-    case EBB_JOB_COMMIT_PREPARED: return EBB__JOB_ACTION__ACTION_COMMIT_PREPARED;
-    case EBB_JOB_ROLLBACK_PREPARED: return EBB__JOB_ACTION__ACTION_ROLLBACK_PREPARED;
-    default: return EBB__JOB_ACTION__ACTION_NONE;
+    case EBB_JOB_PRECHECK:
+        return EBB__JOB_ACTION__ACTION_PRECHECK;
+    case EBB_JOB_STOP_SERVICES:
+        return EBB__JOB_ACTION__ACTION_STOP_SERVICES;
+    case EBB_JOB_BACKUP:
+        return EBB__JOB_ACTION__ACTION_BACKUP;
+    case EBB_JOB_MIGRATE:
+        return EBB__JOB_ACTION__ACTION_MIGRATE;
+    case EBB_JOB_VERIFY:
+        return EBB__JOB_ACTION__ACTION_VERIFY;
+    case EBB_JOB_START_SERVICES:
+        return EBB__JOB_ACTION__ACTION_START_SERVICES;
+    case EBB_JOB_HEALTH:
+        return EBB__JOB_ACTION__ACTION_HEALTH;
+    case EBB_JOB_RESTORE:
+        return EBB__JOB_ACTION__ACTION_RESTORE;
+    case EBB_JOB_COMMIT_PREPARED:
+        return EBB__JOB_ACTION__ACTION_COMMIT_PREPARED;
+    case EBB_JOB_ROLLBACK_PREPARED:
+        return EBB__JOB_ACTION__ACTION_ROLLBACK_PREPARED;
+    default:
+        return EBB__JOB_ACTION__ACTION_NONE;
     }
 }
 
 /* Queue the job host i of e has out (same id: a re-ask after a restart is harmless). */
-static ebb_code queue_job(ebb_run_driver *d, ebb_run_entry *e, size_t i, int64_t now_ms,
-                          ebb_error *err)
+ebb_code drv_queue_job(ebb_run_driver *d, ebb_run_entry *e, size_t i, int64_t now_ms,
+                       ebb_error *err)
 {
     const ebb_rollout_host *h = &e->run.hosts[i];
     const ebb_plan_host *ph = &e->plan.hosts[i];
@@ -157,17 +153,17 @@ static void prune_jobs(ebb_run_driver *d, ebb_run_entry *e)
     }
 }
 
-static void log_add(ebb_run_entry *e, int64_t ts_ms, const char *host, const char *db,
-                    const char *step, const char *job_id, const char *outcome, const char *error)
+void drv_log_add(ebb_run_entry *e, int64_t ts_ms, const char *host, const char *db,
+                 const char *step, const char *job_id, const char *outcome, const char *error)
 {
     if (e->log == NULL && (e->log = json_array()) == NULL)
         return;
     if (json_array_size(e->log) >= LOG_MAX)
         json_array_remove(e->log, 0);
-    json_array_append_new(e->log, json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "ts_ms",
-                                            (json_int_t)ts_ms, "host", host, "database", db,
-                                            "step", step, "job_id", job_id, "outcome", outcome,
-                                            "error", error));
+    json_array_append_new(e->log,
+                          json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "ts_ms",
+                                    (json_int_t)ts_ms, "host", host, "database", db, "step", step,
+                                    "job_id", job_id, "outcome", outcome, "error", error));
 }
 
 static json_t *transitions_json(const ebb_rollout_output *o)
@@ -175,10 +171,10 @@ static json_t *transitions_json(const ebb_rollout_output *o)
     json_t *a = json_array();
     for (size_t i = 0; a != NULL && i < o->n_transitions; i++) {
         const ebb_rollout_transition *t = &o->transitions[i];
-        json_array_append_new(a, json_pack("[I, i, i, i, i]",
-                                           t->host == SIZE_MAX ? (json_int_t)-1
-                                                               : (json_int_t)t->host,
-                                           t->from, t->event, t->to, t->action));
+        json_array_append_new(a,
+                              json_pack("[I, i, i, i, i]",
+                                        t->host == SIZE_MAX ? (json_int_t)-1 : (json_int_t)t->host,
+                                        t->from, t->event, t->to, t->action));
     }
     return a;
 }
@@ -196,20 +192,24 @@ static ebb_code append(ebb_run_driver *d, int64_t now_ms, const char *type, json
 static ebb_audit_run_outcome end_outcome(ebb_run_state st)
 {
     switch (st) {
-    case EBB_RUN_SUCCEEDED: return EBB_AUDIT_RUN_SUCCEEDED;
-    case EBB_RUN_ABORTED: return EBB_AUDIT_RUN_ABORTED;
-    case EBB_RUN_COMPENSATED: return EBB_AUDIT_RUN_COMPENSATED;
-    default: return EBB_AUDIT_RUN_FAILED;
+    case EBB_RUN_SUCCEEDED:
+        return EBB_AUDIT_RUN_SUCCEEDED;
+    case EBB_RUN_ABORTED:
+        return EBB_AUDIT_RUN_ABORTED;
+    case EBB_RUN_COMPENSATED:
+        return EBB_AUDIT_RUN_COMPENSATED;
+    default:
+        return EBB_AUDIT_RUN_FAILED;
     }
 }
 
-static ebb_code write_run_end(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms, ebb_error *err)
+ebb_code drv_write_run_end(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms, ebb_error *err)
 {
     char msg[320];
     snprintf(msg, sizeof msg, "%s: %zu host failure(s), budget %zu",
              ebb_run_state_name(e->run.state), e->run.failures, e->plan.budget);
-    ebb_audit_run_end end = {.run_id = e->run_id, .outcome = end_outcome(e->run.state),
-                             .message = msg};
+    ebb_audit_run_end end = {
+        .run_id = e->run_id, .outcome = end_outcome(e->run.state), .message = msg};
     return ebb_audit_write_run_end(d->journal, now_ms, &end, NULL, err);
 }
 
@@ -223,15 +223,15 @@ static ebb_code carry_out(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout
         switch (a->kind) {
         case EBB_ACT_SEND_JOB: {
             const ebb_plan_host *ph = &e->plan.hosts[a->host];
-            log_add(e, now_ms, ph->host, ph->db, ebb_job_kind_name(a->job), a->job_id, "sent",
-                    NULL);
+            drv_log_add(e, now_ms, ph->host, ph->db, ebb_job_kind_name(a->job), a->job_id, "sent",
+                        NULL);
             if (!d->replaying && strcmp(e->run.hosts[a->host].job_id, a->job_id) == 0)
-                rc = queue_job(d, e, a->host, now_ms, err);
+                rc = drv_queue_job(d, e, a->host, now_ms, err);
             break;
         }
         case EBB_ACT_RECORD_DECISION:
-            log_add(e, now_ms, NULL, NULL, a->commit ? "decision commit" : "decision rollback",
-                    NULL, NULL, NULL);
+            drv_log_add(e, now_ms, NULL, NULL, a->commit ? "decision commit" : "decision rollback",
+                        NULL, NULL, NULL);
             if (!d->replaying)
                 rc = append(d, now_ms, EBB_RUN_DECISION,
                             json_pack("{s:s, s:I, s:s}", "run_id", e->run_id, "wave",
@@ -240,16 +240,16 @@ static ebb_code carry_out(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout
                             err);
             break;
         case EBB_ACT_START_SOAK:
-            log_add(e, now_ms, NULL, NULL, "soak", NULL, NULL, NULL);
+            drv_log_add(e, now_ms, NULL, NULL, "soak", NULL, NULL, NULL);
             break;
         case EBB_ACT_REQUEST_APPROVAL:
-            log_add(e, now_ms, NULL, NULL, "awaiting approval", NULL, NULL, NULL);
+            drv_log_add(e, now_ms, NULL, NULL, "awaiting approval", NULL, NULL, NULL);
             break;
         case EBB_ACT_END_RUN:
             e->ended_ms = now_ms;
-            log_add(e, now_ms, NULL, NULL, "end", NULL, ebb_run_state_name(a->end_state), NULL);
+            drv_log_add(e, now_ms, NULL, NULL, "end", NULL, ebb_run_state_name(a->end_state), NULL);
             if (!d->replaying)
-                rc = write_run_end(d, e, now_ms, err);
+                rc = drv_write_run_end(d, e, now_ms, err);
             break;
         }
     }
@@ -262,8 +262,8 @@ static ebb_code carry_out(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout
  * One event: compute (pure), audit (hook), journal the transition, take it,
  * carry out its actions. A tick that changes nothing leaves no record.
  */
-static ebb_code step(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout_event *ev,
-                     int64_t now_ms, audit_fn audit, void *actx, ebb_error *err)
+ebb_code drv_step(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout_event *ev, int64_t now_ms,
+                  drv_audit_fn audit, void *actx, ebb_error *err)
 {
     ebb_run next;
     ebb_rollout_output out;
@@ -301,7 +301,7 @@ static ebb_code step(ebb_run_driver *d, ebb_run_entry *e, const ebb_rollout_even
     return rc;
 }
 
-static ebb_code add_entry(ebb_run_driver *d, ebb_run_entry *e, ebb_error *err)
+ebb_code drv_add_entry(ebb_run_driver *d, ebb_run_entry *e, ebb_error *err)
 {
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
@@ -325,12 +325,12 @@ static json_t *policy_record(const ebb_policy_result *p)
                      reasons ? reasons : json_array());
 }
 
-static void policy_from_record(const json_t *j, ebb_policy_result *p)
+void drv_policy_from_record(const json_t *j, ebb_policy_result *p)
 {
     memset(p, 0, sizeof *p);
     const char *v = json_string_value(json_object_get(j, "verdict"));
     p->verdict = v != NULL && strcmp(v, "needs_approval") == 0 ? EBB_POLICY_NEEDS_APPROVAL
-                                                                : EBB_POLICY_ALLOWED;
+                                                               : EBB_POLICY_ALLOWED;
     p->approvals_needed = (unsigned)json_integer_value(json_object_get(j, "approvals_needed"));
     const json_t *r = json_object_get(j, "reasons");
     for (size_t i = 0; i < json_array_size(r) && i < EBB_POLICY_MAX_REASONS; i++) {
@@ -354,9 +354,8 @@ ebb_code ebb_run_driver_start(ebb_run_driver *d, ebb_plan *plan, const ebb_run_s
     e->operator_name = start->operator_name ? strdup(start->operator_name) : NULL;
     e->created_ms = now_ms;
     ebb_rollout_config cfg = start->cfg;
-    cfg.approvals_needed = start->policy->verdict == EBB_POLICY_NEEDS_APPROVAL
-                               ? start->policy->approvals_needed
-                               : 0;
+    cfg.approvals_needed =
+        start->policy->verdict == EBB_POLICY_NEEDS_APPROVAL ? start->policy->approvals_needed : 0;
     ebb_code rc = ebb_plan_hash(plan, e->plan_hash, err);
     json_t *pj = rc == EBB_OK ? ebb_plan_to_json(plan, NULL) : NULL;
     if (rc == EBB_OK && pj == NULL)
@@ -367,8 +366,8 @@ ebb_code ebb_run_driver_start(ebb_run_driver *d, ebb_plan *plan, const ebb_run_s
             .operator_key_id = start->operator_key_id,
             .operator_name = start->operator_name,
             .reason = plan->reason[0] ? plan->reason : "(none given)",
-            .kind = plan->kind == EBB_RUN_ROLLBACK ? EBB_AUDIT_KIND_ROLLBACK
-                                                   : EBB_AUDIT_KIND_ROLLOUT,
+            .kind =
+                plan->kind == EBB_RUN_ROLLBACK ? EBB_AUDIT_KIND_ROLLBACK : EBB_AUDIT_KIND_ROLLOUT,
             .environment = plan->env,
             .target = plan->target,
             .hosts = start->hosts,
@@ -397,14 +396,14 @@ ebb_code ebb_run_driver_start(ebb_run_driver *d, ebb_plan *plan, const ebb_run_s
     memset(plan, 0, sizeof *plan);
     rc = ebb_run_init(&e->plan, e->run_id, &cfg, &e->run, err);
     if (rc == EBB_OK)
-        rc = add_entry(d, e, err);
+        rc = drv_add_entry(d, e, err);
     if (rc != EBB_OK) {
-        entry_free(e);
+        drv_entry_free(e);
         return rc;
     }
-    log_add(e, now_ms, NULL, NULL, "requested", NULL, NULL, NULL);
+    drv_log_add(e, now_ms, NULL, NULL, "requested", NULL, NULL, NULL);
     ebb_rollout_event ev = {.kind = EBB_EV_START};
-    rc = step(d, e, &ev, now_ms, NULL, NULL, err);
+    rc = drv_step(d, e, &ev, now_ms, NULL, NULL, err);
     if (rc == EBB_OK)
         memcpy(run_id_out, e->run_id, sizeof e->run_id);
     return rc;
@@ -488,7 +487,7 @@ static ebb_code audit_result(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms
 ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, int64_t now_ms,
                                bool *matched, ebb_error *err)
 {
-    ebb_run_entry *e = find(d, r->run_id);
+    ebb_run_entry *e = drv_find(d, r->run_id);
     size_t i = 0;
     while (e != NULL && i < e->run.n_hosts && strcmp(e->run.hosts[i].job_id, r->job_id) != 0)
         i++;
@@ -508,11 +507,11 @@ ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, in
     result_ctx ctx = {r, i};
     const ebb_plan_host *ph = &e->plan.hosts[i];
     const char *step_name = ebb_job_kind_name(e->run.hosts[i].job);
-    ebb_code rc = step(d, e, &ev, now_ms, audit_result, &ctx, err);
+    ebb_code rc = drv_step(d, e, &ev, now_ms, audit_result, &ctx, err);
     if (rc == EBB_OK) {
         /* The transition's own entries come first; this one records what came back. */
-        log_add(e, now_ms, ph->host, ph->db, step_name, r->job_id, r->outcome,
-                r->ok ? NULL : r->error_message);
+        drv_log_add(e, now_ms, ph->host, ph->db, step_name, r->job_id, r->outcome,
+                    r->ok ? NULL : r->error_message);
         ebb_job_queue_remove(d->queue, r->job_id);
     }
     if (matched != NULL)
@@ -527,7 +526,7 @@ ebb_code ebb_run_driver_tick(ebb_run_driver *d, int64_t now_ms, ebb_error *err)
         if (ebb_run_is_over(&e->run))
             continue;
         ebb_rollout_event ev = {.kind = EBB_EV_TICK};
-        ebb_code rc = step(d, e, &ev, now_ms, NULL, NULL, err);
+        ebb_code rc = drv_step(d, e, &ev, now_ms, NULL, NULL, err);
         if (rc != EBB_OK)
             return rc;
     }
@@ -545,9 +544,8 @@ static ebb_code audit_control(ebb_run_driver *d, ebb_run_entry *e, int64_t now_m
 {
     const control_ctx *c = ctx;
     if (c->kind == EBB_EV_APPROVE) {
-        ebb_audit_approval a = {.run_id = e->run_id,
-                                .operator_key_id = c->key,
-                                .plan_hash = e->plan_hash};
+        ebb_audit_approval a = {
+            .run_id = e->run_id, .operator_key_id = c->key, .plan_hash = e->plan_hash};
         return ebb_audit_write_approval(d->journal, now_ms, &a, NULL, err);
     }
     const char *type = c->kind == EBB_EV_HALT     ? EBB_AUDIT_HALT
@@ -561,7 +559,7 @@ ebb_code ebb_run_driver_control(ebb_run_driver *d, const char *run_id, ebb_rollo
                                 const char *operator_key_id, const char *reason, int64_t now_ms,
                                 ebb_error *err)
 {
-    ebb_run_entry *e = find(d, run_id);
+    ebb_run_entry *e = drv_find(d, run_id);
     if (e == NULL)
         return ebb_error_set(err, EBB_E_NOT_FOUND, "no run %s", run_id);
     if (kind != EBB_EV_HALT && kind != EBB_EV_RESUME && kind != EBB_EV_ABORT &&
@@ -569,10 +567,10 @@ ebb_code ebb_run_driver_control(ebb_run_driver *d, const char *run_id, ebb_rollo
         return ebb_error_set(err, EBB_E_INVALID, "not an operator command");
     ebb_rollout_event ev = {.kind = kind, .operator_key = operator_key_id};
     control_ctx ctx = {kind, operator_key_id, reason};
-    ebb_code rc = step(d, e, &ev, now_ms, audit_control, &ctx, err);
+    ebb_code rc = drv_step(d, e, &ev, now_ms, audit_control, &ctx, err);
     if (rc == EBB_OK)
-        log_add(e, now_ms, NULL, NULL, ebb_rollout_event_name(kind), NULL, operator_key_id,
-                reason);
+        drv_log_add(e, now_ms, NULL, NULL, ebb_rollout_event_name(kind), NULL, operator_key_id,
+                    reason);
     return rc;
 }
 
@@ -596,138 +594,4 @@ void ebb_run_driver_history(ebb_run_driver *d, const ebb_run_record **out, size_
     }
     *out = d->hist;
     *count = d->n_hist;
-}
-
-/* ---- replay ---- */
-
-static ebb_code replay_created(ebb_run_driver *d, const ebb_journal_record *rec, ebb_error *err)
-{
-    const json_t *p = rec->payload;
-    const char *run_id = json_string_value(json_object_get(p, "run_id"));
-    const char *hash = json_string_value(json_object_get(p, "plan_hash"));
-    const char *key = json_string_value(json_object_get(p, "operator_key_id"));
-    const char *name = json_string_value(json_object_get(p, "operator_name"));
-    if (run_id == NULL || hash == NULL || key == NULL || strlen(run_id) >= 64)
-        return ebb_error_set(err, EBB_E_VERIFY, "journal record %llu (run.created) is malformed",
-                             (unsigned long long)rec->seq);
-    ebb_run_entry *e = calloc(1, sizeof *e);
-    if (e == NULL)
-        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
-    snprintf(e->run_id, sizeof e->run_id, "%s", run_id);
-    snprintf(e->operator_key_id, sizeof e->operator_key_id, "%s", key);
-    e->operator_name = name ? strdup(name) : NULL;
-    e->created_ms = rec->ts_ms;
-    policy_from_record(json_object_get(p, "policy"), &e->policy);
-    ebb_rollout_config cfg;
-    ebb_code rc = ebb_plan_from_json(json_object_get(p, "plan"), &e->plan, err);
-    if (rc == EBB_OK)
-        rc = ebb_plan_hash(&e->plan, e->plan_hash, err);
-    if (rc == EBB_OK && strcmp(e->plan_hash, hash) != 0)
-        rc = ebb_error_set(err, EBB_E_VERIFY, "the plan does not read back to its hash %s", hash);
-    if (rc == EBB_OK)
-        rc = ebb_rollout_config_from_json(json_object_get(p, "cfg"), &cfg, err);
-    if (rc == EBB_OK)
-        rc = ebb_run_init(&e->plan, e->run_id, &cfg, &e->run, err);
-    if (rc == EBB_OK)
-        rc = add_entry(d, e, err);
-    if (rc != EBB_OK) {
-        entry_free(e);
-        ebb_error_prefix(err, "journal record %llu (run.created %s)",
-                         (unsigned long long)rec->seq, run_id);
-        return rc == EBB_E_NOMEM ? rc : EBB_E_VERIFY;
-    }
-    log_add(e, rec->ts_ms, NULL, NULL, "requested", NULL, NULL, NULL);
-    return EBB_OK;
-}
-
-static ebb_code replay_transition(ebb_run_driver *d, const ebb_journal_record *rec,
-                                  ebb_error *err)
-{
-    const json_t *p = rec->payload;
-    ebb_run_entry *e = find(d, json_string_value(json_object_get(p, "run_id")));
-    const json_t *now = json_object_get(p, "now");
-    const char *state = json_string_value(json_object_get(p, "state"));
-    ebb_rollout_event ev;
-    ebb_code rc = e != NULL && json_is_integer(now) && state != NULL
-                      ? ebb_rollout_event_from_json(json_object_get(p, "event"), &ev, err)
-                      : ebb_error_set(err, EBB_E_VERIFY, "fields or its run missing");
-    const char *outcome_job = ev.kind == EBB_EV_RESULT ? ev.job_id : NULL;
-    size_t host = SIZE_MAX;
-    for (size_t i = 0; rc == EBB_OK && outcome_job && i < e->run.n_hosts; i++)
-        if (strcmp(e->run.hosts[i].job_id, outcome_job) == 0)
-            host = i;
-    if (rc == EBB_OK)
-        rc = step(d, e, &ev, json_integer_value(now), NULL, NULL, err);
-    if (rc == EBB_OK && strcmp(ebb_run_state_name(e->run.state), state) != 0)
-        rc = ebb_error_set(err, EBB_E_VERIFY, "replayed to state %s, recorded %s",
-                           ebb_run_state_name(e->run.state), state);
-    if (rc == EBB_OK && host != SIZE_MAX)
-        log_add(e, rec->ts_ms, e->plan.hosts[host].host, e->plan.hosts[host].db, "result",
-                outcome_job, ev.ok ? "succeeded" : "failed", ev.error);
-    if (rc != EBB_OK) {
-        ebb_error_prefix(err, "journal record %llu (run.transition)", (unsigned long long)rec->seq);
-        return rc == EBB_E_NOMEM ? rc : EBB_E_VERIFY;
-    }
-    return EBB_OK;
-}
-
-static ebb_code replay_fn(const ebb_journal_record *rec, void *ctx, bool *stop, ebb_error *err)
-{
-    (void)stop;
-    ebb_run_driver *d = ctx;
-    if (strcmp(rec->type, EBB_RUN_CREATED) == 0)
-        return replay_created(d, rec, err);
-    if (strcmp(rec->type, EBB_RUN_TRANSITION) == 0)
-        return replay_transition(d, rec, err);
-    if (strcmp(rec->type, EBB_AUDIT_RUN_END) == 0) {
-        const char *id = json_string_value(json_object_get(rec->payload, "run_id"));
-        char **v = realloc(d->ended_audited, (d->n_ended_audited + 1) * sizeof *v);
-        if (v == NULL || id == NULL || (v[d->n_ended_audited] = strdup(id)) == NULL) {
-            if (v != NULL)
-                d->ended_audited = v;
-            return id == NULL ? EBB_OK : ebb_error_set(err, EBB_E_NOMEM, "out of memory");
-        }
-        d->ended_audited = v;
-        d->n_ended_audited++;
-    }
-    return EBB_OK;
-}
-
-static bool end_audited(const ebb_run_driver *d, const char *run_id)
-{
-    for (size_t i = 0; i < d->n_ended_audited; i++)
-        if (strcmp(d->ended_audited[i], run_id) == 0)
-            return true;
-    return false;
-}
-
-ebb_code ebb_run_driver_replay(ebb_run_driver *d, ebb_error *err)
-{
-    d->replaying = true;
-    ebb_code rc = ebb_journal_foreach(d->journal, 1, replay_fn, d, err);
-    d->replaying = false;
-    int64_t now_ms = 0;
-    for (size_t i = 0; rc == EBB_OK && i < d->n; i++) {
-        ebb_run_entry *e = d->runs[i];
-        if (ebb_run_is_over(&e->run)) {
-            /* A crash between the last transition and its run_end audit record. */
-            if (!end_audited(d, e->run_id))
-                rc = write_run_end(d, e, e->ended_ms ? e->ended_ms : e->created_ms, err);
-            continue;
-        }
-        for (size_t h = 0; rc == EBB_OK && h < e->run.n_hosts; h++)
-            if (e->run.hosts[h].job_id[0] != '\0') {
-                rc = queue_job(d, e, h, now_ms, err);
-                if (rc == EBB_OK)
-                    ebb_log(EBB_LOG_INFO, "rollout", "run %s: asking %s again for job %s (%s)",
-                            e->run_id, e->plan.hosts[h].host, e->run.hosts[h].job_id,
-                            ebb_job_kind_name(e->run.hosts[h].job));
-            }
-    }
-    for (size_t i = 0; i < d->n_ended_audited; i++)
-        free(d->ended_audited[i]);
-    free(d->ended_audited);
-    d->ended_audited = NULL;
-    d->n_ended_audited = 0;
-    return rc;
 }

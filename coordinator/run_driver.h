@@ -1,5 +1,6 @@
 /* The rollout engine's I/O shell: runs created from plans, driven through ebb_rollout_apply, every
- * transition journaled before it takes effect, jobs handed to the job queue, replay after a crash. */
+ * transition journaled before it takes effect, jobs handed to the job queue, replay after a crash.
+ */
 #ifndef EBB_COORDINATOR_RUN_DRIVER_H
 #define EBB_COORDINATOR_RUN_DRIVER_H
 

@@ -212,15 +212,16 @@ ebb_code ebb_plan_from_json(const json_t *j, ebb_plan *out, ebb_error *err)
     }
     if (!ok) {
         ebb_plan_fini(&p);
-        return ebb_error_set(err, EBB_E_INVALID, "a recorded plan does not read back: a field is "
-                                                 "missing or has the wrong type");
+        return ebb_error_set(err, EBB_E_INVALID,
+                             "a recorded plan does not read back: a field is "
+                             "missing or has the wrong type");
     }
     *out = p;
     return EBB_OK;
 }
 
-static const char *const event_names[] = {"start", "result", "tick",   "halt",
-                                          "resume", "abort", "approve"};
+static const char *const event_names[] = {"start",  "result", "tick",   "halt",
+                                          "resume", "abort",  "approve"};
 
 const char *ebb_rollout_event_name(ebb_rollout_event_kind kind)
 {

@@ -68,14 +68,13 @@ json_t *ebb_run_entry_json(const ebb_run_entry *e, bool detail)
         const ebb_rollout_host *h = &r->hosts[i];
         const ebb_plan_host *ph = &p->hosts[i];
         json_array_append_new(
-            hosts,
-            json_pack("{s:s, s:s, s:I, s:s, s:I, s:s?, s:s?, s:s, s:s, s:s?, s:s?}", "host",
-                      ph->host, "database", ph->db, "wave", (json_int_t)ph->wave + 1, "state",
-                      ebb_host_state_name(h->state), "step", (json_int_t)h->step, "job",
-                      h->job_id[0] ? ebb_job_kind_name(h->job) : NULL, "job_id",
-                      h->job_id[0] ? h->job_id : NULL, "from", ph->from, "to", ph->to,
-                      "backup_id", h->backup_id[0] ? h->backup_id : NULL, "error",
-                      h->error[0] ? h->error : NULL));
+            hosts, json_pack("{s:s, s:s, s:I, s:s, s:I, s:s?, s:s?, s:s, s:s, s:s?, s:s?}", "host",
+                             ph->host, "database", ph->db, "wave", (json_int_t)ph->wave + 1,
+                             "state", ebb_host_state_name(h->state), "step", (json_int_t)h->step,
+                             "job", h->job_id[0] ? ebb_job_kind_name(h->job) : NULL, "job_id",
+                             h->job_id[0] ? h->job_id : NULL, "from", ph->from, "to", ph->to,
+                             "backup_id", h->backup_id[0] ? h->backup_id : NULL, "error",
+                             h->error[0] ? h->error : NULL));
     }
     json_object_set_new(o, "hosts", hosts ? hosts : json_array());
     json_object_set(o, "log", e->log ? e->log : json_array());
