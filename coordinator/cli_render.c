@@ -278,9 +278,11 @@ void ebb_cli_render_run_brief(const json_t *run, int64_t now_ms, FILE *out)
             str(run, "reason") && str(run, "reason")[0] ? str(run, "reason") : "-");
     fprintf(out, "  hosts: %s", hosts_cell(run, hosts, sizeof hosts));
     json_int_t wave, waves;
-    if (has_int(run, "wave", &wave) && has_int(run, "waves", &waves))
-        fprintf(out, ", wave %" PRId64 " of %" PRId64, (int64_t)wave + (wave < waves ? 1 : 0),
-                (int64_t)waves);
+    /* wave is 1-based, 0 before the first wave started */
+    if (has_int(run, "wave", &wave) && has_int(run, "waves", &waves) && wave > 0)
+        fprintf(out, ", wave %" PRId64 " of %" PRId64, (int64_t)wave, (int64_t)waves);
+    else if (has_int(run, "waves", &waves))
+        fprintf(out, ", %" PRId64 " waves", (int64_t)waves);
     fputc('\n', out);
     json_int_t needed;
     if (has_int(run, "approvals_needed", &needed) && needed > 0) {
@@ -307,8 +309,8 @@ void ebb_cli_render_run_detail(const json_t *run, int64_t now_ms, size_t log_lin
         {
             char wave[24] = "-";
             json_int_t w;
-            if (has_int(h, "wave", &w))
-                snprintf(wave, sizeof wave, "%" PRId64, (int64_t)w + 1);
+            if (has_int(h, "wave", &w)) /* 1-based */
+                snprintf(wave, sizeof wave, "%" PRId64, (int64_t)w);
             const char *step = str(h, "step");
             if (step == NULL)
                 step = str(h, "job");

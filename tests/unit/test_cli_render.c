@@ -65,7 +65,7 @@ static void test_agents(void **state)
 static const char *const RUN =
     "{\"run_id\":\"r-7\",\"kind\":\"rollback\",\"environment\":\"prod\",\"target\":\"2\","
     "\"state\":\"awaiting_approval\",\"requester\":\"aaaa\",\"requester_name\":\"alice\","
-    "\"reason\":\"INC-1\",\"created_ms\":1700000540000,\"wave\":0,\"waves\":2,"
+    "\"reason\":\"INC-1\",\"created_ms\":1700000540000,\"wave\":1,\"waves\":2,"
     "\"hosts_total\":2,\"hosts_done\":0,\"hosts_failed\":0,\"approvals_needed\":1,"
     "\"approvers\":[],\"over\":false}";
 
@@ -94,9 +94,9 @@ static void test_run_detail(void **state)
 {
     (void)state;
     json_t *run = parse(RUN);
-    json_t *hosts = parse("[{\"host\":\"prod-1\",\"database\":\"app\",\"wave\":0,"
+    json_t *hosts = parse("[{\"host\":\"prod-1\",\"database\":\"app\",\"wave\":1,"
                           "\"state\":\"done\",\"step\":\"health\",\"from\":\"4\",\"to\":\"2\"},"
-                          "{\"host\":\"prod-2\",\"database\":\"app\",\"wave\":1,"
+                          "{\"host\":\"prod-2\",\"database\":\"app\",\"wave\":2,"
                           "\"state\":\"failed\",\"job\":\"migrate\",\"from\":\"4\",\"to\":\"2\","
                           "\"error\":\"view does not exist\"}]");
     json_t *log = parse("[{\"ts_ms\":1700000000000,\"host\":\"prod-1\",\"database\":\"app\","
