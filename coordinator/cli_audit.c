@@ -1,4 +1,4 @@
-/* `ebb audit` (rollback history: table, JSON, CSV) and `ebb audit verify` over a journal file. */
+/* `ebb audit` (rollback history: table, JSON, CSV) and `ebb audit verify`: through the coordinator, or offline over a journal file. */
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "coordinator/cli_audit.h"
 
@@ -13,19 +13,24 @@
 #include "common/exit_codes.h"
 #include "common/keys.h"
 #include "coordinator/audit.h"
+#include "coordinator/cli_client.h"
+#include "coordinator/opapi.h"
 
 static void audit_usage(FILE *f)
 {
-    fprintf(f, "Usage: ebb audit --journal PATH [--pubkey FILE] [FILTERS] [--json | --csv]\n"
+    fprintf(f, "Usage: ebb audit [FILTERS] [--json | --csv]\n"
+               "       ebb audit verify [--anchor SEQ:HASH] [--json]\n"
+               "       ebb audit --journal PATH [--pubkey FILE] [FILTERS] [--json | --csv]\n"
                "       ebb audit verify --journal PATH (--pubkey FILE | --no-signatures)\n"
                "                        [--anchor SEQ:HASH] [--json]\n"
                "\n"
-               "Rollback history from the coordinator's audit journal (a copy of the file is\n"
-               "enough), one row per run: date, time (UTC), performed by, reason, method,\n"
-               "outcome, hosts. The journal is verified while it is read; a damaged journal\n"
-               "is refused, naming the first bad record.\n"
+               "Rollback history from the coordinator's audit journal, one row per run:\n"
+               "date, time (UTC), performed by, reason, method, outcome, hosts. Without\n"
+               "--journal the coordinator is asked (it verifies its journal while reading\n"
+               "it); with --journal a copy of the file is read offline and verified here.\n"
+               "A damaged journal is refused, naming the first bad record.\n"
                "\n"
-               "  --journal PATH      the journal file (required for now)\n"
+               "  --journal PATH      read this journal file offline instead\n"
                "  --pubkey FILE       the coordinator's public key file: every record must be\n"
                "                      signed by it (without it only the hash chain is checked)\n"
                "  --since TIME        runs started at or after TIME (UTC: 2024-05-01,\n"
@@ -42,9 +47,18 @@ static void audit_usage(FILE *f)
                "  --csv               CSV (RFC 4180)\n"
                "\n"
                "verify checks the hash chain, that every line is in canonical form, and every\n"
-               "signature (--pubkey). It prints the head SEQ:HASH; pass it later as --anchor\n"
-               "to also detect records cut off the end. --no-signatures checks the chain only.\n"
-               "Exit codes: 0 verified, 5 does not verify, 1 unreadable, 2 usage.\n");
+               "signature (the coordinator's own key; offline: --pubkey). It prints the head\n"
+               "SEQ:HASH; pass it later as --anchor to also detect records cut off the end.\n"
+               "--no-signatures (offline) checks the chain only.\n"
+               "\n" EBB_CLI_CONN_HELP "\n"
+               "Examples:\n"
+               "  ebb audit --env prod --since 2024-05-01\n"
+               "  ebb audit --outcome compensated --csv > compensated.csv\n"
+               "  ebb audit verify --anchor 1842:9f2c...\n"
+               "  ebb audit verify --journal /backup/coordinator.journal --pubkey coord.pub\n"
+               "\n"
+               "Exit codes: 0 verified / ok, 5 does not verify, 1 unreadable, 2 usage,\n"
+               "3 key/config, 4 refused, 7 coordinator unreachable.\n");
 }
 
 static int usage_error(FILE *errout, const char *fmt, ...) EBB_PRINTF(2, 3);
@@ -92,6 +106,7 @@ typedef struct audit_args {
     bool json;
     bool csv;
     ebb_audit_filter filter;
+    ebb_cli_conn_args conn; /* without --journal: the coordinator */
 } audit_args;
 
 enum {
@@ -130,6 +145,7 @@ static int parse_args(int argc, char **argv, bool verify, audit_args *a, FILE *o
         {"json", no_argument, NULL, OPT_JSON},
         {"csv", no_argument, NULL, OPT_CSV},
         {"help", no_argument, NULL, 'h'},
+        EBB_CLI_CONN_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -193,16 +209,24 @@ static int parse_args(int argc, char **argv, bool verify, audit_args *a, FILE *o
             audit_usage(out);
             return EBB_EXIT_OK;
         default:
-            return usage_error(errout, "unknown or incomplete option '%s'", argv[optind - 1]);
+            if (!ebb_cli_conn_option(&a->conn, c, optarg))
+                return usage_error(errout, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
         return usage_error(errout, "unexpected argument '%s'", argv[optind]);
-    if (a->journal == NULL || a->journal[0] == '\0')
-        return usage_error(errout, "--journal PATH is required");
+    if (a->journal != NULL && a->journal[0] == '\0')
+        return usage_error(errout, "--journal needs a PATH");
+    bool remote = a->journal == NULL;
+    if (remote && (a->pubkey != NULL || a->no_signatures))
+        return usage_error(errout, "--pubkey and --no-signatures are for --journal (offline); "
+                                   "the coordinator checks its journal with its own key");
+    if (!remote && (a->conn.coordinator || a->conn.key_file || a->conn.coordinator_key ||
+                    a->conn.state_dir || a->conn.timeout))
+        return usage_error(errout, "--journal reads a file offline: no connection options");
     if (a->json && a->csv)
         return usage_error(errout, "--json and --csv exclude each other");
-    if (verify && a->pubkey == NULL && !a->no_signatures)
+    if (verify && !remote && a->pubkey == NULL && !a->no_signatures)
         return usage_error(errout, "audit verify needs --pubkey FILE (or --no-signatures)");
     if (a->pubkey != NULL && a->no_signatures)
         return usage_error(errout, "--pubkey and --no-signatures exclude each other");
@@ -272,6 +296,157 @@ static int run_query(const audit_args *a, const ebb_public_key *pk, FILE *out, F
     return rc == EBB_OK ? EBB_EXIT_OK : fail(errout, &err);
 }
 
+/* ---- through the coordinator ---- */
+
+static int by_seq(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Fold the records the coordinator sent (every run with its records, as
+ * `ebb audit --json` prints them) back into a history, in journal order, so
+ * the table and CSV come out exactly as they do offline.
+ */
+static ebb_code history_from_json(const json_t *runs, ebb_audit_history *h, ebb_error *err)
+{
+    size_t n = 0, i, j;
+    const json_t *run, *rec;
+    json_array_foreach(runs, i, run) n += json_array_size(json_object_get(run, "records"));
+    json_t **all = calloc(n + 1, sizeof *all);
+    if (all == NULL)
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory reading the audit");
+    size_t k = 0;
+    json_array_foreach(runs, i, run) json_array_foreach(json_object_get(run, "records"), j, rec)
+    {
+        all[k++] = (json_t *)rec;
+    }
+    qsort(all, k, sizeof *all, by_seq);
+    ebb_code rc = EBB_OK;
+    for (i = 0; i < k && rc == EBB_OK; i++) {
+        ebb_journal_record r;
+        memset(&r, 0, sizeof r);
+        r.seq = (uint64_t)json_integer_value(json_object_get(all[i], "seq"));
+        r.ts_ms = (int64_t)json_integer_value(json_object_get(all[i], "ts"));
+        r.type = json_string_value(json_object_get(all[i], "type"));
+        r.payload = json_object_get(all[i], "payload");
+        if (r.type == NULL || !json_is_object(r.payload))
+            rc = ebb_error_set(err, EBB_E_ENV_MALFORMED,
+                               "the coordinator sent an audit record without type or payload "
+                               "(seq %llu)",
+                               (unsigned long long)r.seq);
+        else
+            rc = ebb_audit_history_add(h, &r, err);
+    }
+    free(all);
+    return rc;
+}
+
+static void add_time(ebb_cli_args *args, const char *name, int64_t ms)
+{
+    if (ms == 0)
+        return;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)ms);
+    ebb_cli_args_add(args, name, buf);
+}
+
+static int remote_query(const audit_args *a, FILE *out, FILE *errout)
+{
+    ebb_cli_args args;
+    ebb_cli_args_init(&args);
+    add_time(&args, "since_ms", a->filter.since_ms);
+    add_time(&args, "until_ms", a->filter.until_ms);
+    ebb_cli_args_add(&args, "env", a->filter.environment);
+    ebb_cli_args_add(&args, "host", a->filter.host);
+    ebb_cli_args_add(&args, "db", a->filter.database);
+    ebb_cli_args_add(&args, "operator", a->filter.operator_id);
+    ebb_cli_args_add(&args, "outcome", a->filter.outcome);
+    ebb_cli_args_add(&args, "run", a->filter.run_id);
+    ebb_cli_response r;
+    int code = ebb_cli_request("audit", &a->conn, EBB_OP_AUDIT, &args, a->json, &r, out, errout);
+    ebb_cli_args_fini(&args);
+    if (code >= 0)
+        return code;
+    const json_t *runs = json_object_get(r.json, "runs");
+    if (a->json) {
+        /* the same array `ebb audit --json --journal` prints */
+        code = ebb_cli_print_json(runs != NULL ? runs : r.json, out) ? EBB_EXIT_OK
+                                                                      : EBB_EXIT_FAILURE;
+        ebb_cli_response_fini(&r);
+        return code;
+    }
+    ebb_error err;
+    ebb_error_clear(&err);
+    ebb_audit_history *h = ebb_audit_history_alloc();
+    ebb_code rc = h == NULL ? ebb_error_set(&err, EBB_E_NOMEM, "out of memory")
+                            : history_from_json(runs, h, &err);
+    if (rc == EBB_OK)
+        rc = ebb_audit_history_write(h, &a->filter,
+                                     a->csv ? EBB_AUDIT_FORMAT_CSV : EBB_AUDIT_FORMAT_TABLE, out,
+                                     &err);
+    ebb_audit_history_free(h);
+    ebb_cli_response_fini(&r);
+    return rc == EBB_OK ? EBB_EXIT_OK : fail(errout, &err);
+}
+
+static int remote_verify(const audit_args *a, FILE *out, FILE *errout)
+{
+    ebb_cli_args args;
+    ebb_cli_args_init(&args);
+    ebb_cli_args_add(&args, "anchor", a->anchor);
+    ebb_cli_response r;
+    int code = ebb_cli_request_any("audit verify", &a->conn, EBB_OP_AUDIT_VERIFY, &args, &r, errout);
+    ebb_cli_args_fini(&args);
+    if (code >= 0)
+        return code;
+    const json_t *rep = json_object_get(r.json, "report");
+    bool ok = json_is_true(json_object_get(r.json, "ok"));
+    if (a->json) {
+        (void)ebb_cli_print_json(r.json, out);
+    } else if (json_is_object(rep)) {
+        if (ok)
+            fprintf(out,
+                    "The coordinator's journal verifies: %" JSON_INTEGER_FORMAT
+                    " records (%" JSON_INTEGER_FORMAT " audit, %" JSON_INTEGER_FORMAT
+                    " runs), signatures %s.\n"
+                    "Head (keep it to detect later truncation with --anchor): %" JSON_INTEGER_FORMAT
+                    ":%s\n",
+                    json_integer_value(json_object_get(rep, "records")),
+                    json_integer_value(json_object_get(rep, "audit_records")),
+                    json_integer_value(json_object_get(rep, "runs")),
+                    json_is_true(json_object_get(rep, "signatures_checked")) ? "checked"
+                                                                              : "NOT checked",
+                    json_integer_value(json_object_get(rep, "last_seq")),
+                    json_string_value(json_object_get(rep, "last_hash"))
+                        ? json_string_value(json_object_get(rep, "last_hash"))
+                        : "?");
+        else
+            fprintf(out,
+                    "The coordinator's journal does NOT verify.\n"
+                    "First bad record: line %" JSON_INTEGER_FORMAT " (seq %" JSON_INTEGER_FORMAT
+                    "): %s\n  %s\n",
+                    json_integer_value(json_object_get(rep, "line")),
+                    json_integer_value(json_object_get(rep, "seq")),
+                    json_string_value(json_object_get(rep, "fault"))
+                        ? json_string_value(json_object_get(rep, "fault"))
+                        : "?",
+                    json_string_value(json_object_get(rep, "why"))
+                        ? json_string_value(json_object_get(rep, "why"))
+                        : "");
+    }
+    code = r.status;
+    if (code == EBB_EXIT_OK && !ok)
+        code = EBB_EXIT_VERIFY; /* never report success for a journal that does not verify */
+    if (code != EBB_EXIT_OK)
+        fprintf(errout, "ebb audit verify: %s\n",
+                r.message && r.message[0] ? r.message : "the journal does not verify");
+    ebb_cli_response_fini(&r);
+    return code;
+}
+
 int ebb_cli_audit(int argc, char **argv, FILE *out, FILE *errout)
 {
     bool verify = argc > 1 && strcmp(argv[1], "verify") == 0;
@@ -281,6 +456,8 @@ int ebb_cli_audit(int argc, char **argv, FILE *out, FILE *errout)
                       : parse_args(argc, argv, false, &a, out, errout);
     if (code >= 0)
         return code;
+    if (a.journal == NULL)
+        return verify ? remote_verify(&a, out, errout) : remote_query(&a, out, errout);
     ebb_public_key pk;
     if (a.pubkey != NULL) {
         ebb_error err;
