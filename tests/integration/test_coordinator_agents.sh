@@ -167,7 +167,9 @@ start_agent 2
 # ---- enrollment: pending until accepted ----
 wait_for 20 '[ "$(op_ok agents state=pending | jq ".agents | length")" = 2 ]' ||
   fail "agents did not show up as pending: $(op agents)"
-[ "$(jq -r .state "$W/h1/status.json")" = pending ] || fail "agent 1 is not pending"
+# The agent writes its status file after its hello is answered: wait for it too.
+wait_for 10 '[ "$(jq -r .state "$W/h1/status.json" 2>/dev/null)" = pending ]' ||
+  fail "agent 1 is not pending: $(cat "$W/h1/status.json")"
 out=$(op rollout env=test to=2 reason=early)
 [ "$(jq -r .status <<<"$out")" = 4 ] || fail "a rollout with no accepted host went through: $out"
 op_ok agents.accept id=host-1 env=test >/dev/null
