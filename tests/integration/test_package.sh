@@ -109,6 +109,55 @@ if grep -Eq '^[[:space:]]*(systemctl|deb-systemd-invoke|invoke-rc.d)[[:space:]]+
   fail "postinst enables or starts a service"
 fi
 
+# The postinst for real, twice (install, then upgrade), in a private mount
+# namespace where /etc, /var/lib and /var/backups are copies: users, groups,
+# owners and modes as docs/deployment.md lists them. With check-config, the
+# agent's configuration laid out as the docs say is then checked as the
+# ebb-agent user, so the permission model itself is tested.
+if [ "$(id -u)" = 0 ] && unshare --mount --fork true 2>/dev/null; then
+  NS="$T/ns"
+  mkdir -p "$NS/etc" "$NS/varlib" "$NS/backups" "$NS/src"
+  cp -a /etc/. "$NS/etc/"
+  chmod 755 "$T"   # the extracted programs, for the ebb-agent user
+  echo 'CREATE TABLE invoices (id bigint PRIMARY KEY);' >"$NS/src/1_invoices.up.sql"
+  echo 'DROP TABLE invoices;' >"$NS/src/1_invoices.down.sql"
+  chmod -R a+rX "$NS/src"
+  cat >"$T/ns.sh" <<EOF
+set -e
+mount --make-rprivate /
+mount --bind "$NS/etc" /etc
+mount --bind "$NS/varlib" /var/lib
+mount --bind "$NS/backups" /var/backups
+sh "$T/control/postinst" configure
+sh "$T/control/postinst" configure 0.0.1
+id -nG ebb-agent; id -nG ebb-coordinator
+getent passwd ebb-agent | cut -d: -f6,7
+stat -c '%n %U:%G %a' /etc/ebb /var/lib/ebb-agent /var/lib/ebb-coordinator /var/backups/ebb
+if grep -q check-config "$T/agent-help"; then
+  "$T/root/usr/bin/ebb" keygen --out /etc/ebb/agent.key >/dev/null
+  chown ebb-agent: /etc/ebb/agent.key
+  "$T/root/usr/bin/ebb" keygen --out "$NS/coordinator.key" >/dev/null
+  install -m 0644 "$NS/coordinator.key.pub" /etc/ebb/coordinator.pub
+  sed "s#/srv/billing/migrations#$NS/src#" "$T/root/usr/share/doc/ebb/examples/agent.conf" >"$NS/agent.conf"
+  install -m 0640 -g ebb-agent "$NS/agent.conf" /etc/ebb/agent.conf
+  runuser -u ebb-agent -- "$T/root/usr/bin/ebb-agent" check-config --config /etc/ebb/agent.conf
+fi
+EOF
+  unshare --mount --fork sh "$T/ns.sh" >"$T/ns.out" 2>&1 ||
+    { cat "$T/ns.out" >&2; fail "postinst (or check-config as ebb-agent) in a private namespace"; }
+  for line in "ebb-agent ebb" "ebb-coordinator ebb" "/var/lib/ebb-agent:/usr/sbin/nologin" \
+              "/etc/ebb root:ebb 750" "/var/lib/ebb-agent ebb-agent:ebb-agent 750" \
+              "/var/lib/ebb-coordinator ebb-coordinator:ebb-coordinator 750" \
+              "/var/backups/ebb ebb-agent:ebb-agent 750"; do
+    grep -qx "$line" "$T/ns.out" || { cat "$T/ns.out" >&2; fail "after postinst: no '$line'"; }
+  done
+  if grep -q check-config "$T/agent-help"; then
+    grep -q '/etc/ebb/agent.conf: ok' "$T/ns.out" || { cat "$T/ns.out" >&2; fail "check-config as ebb-agent"; }
+  fi
+else
+  note "not root or no unshare: postinst not run"
+fi
+
 # --- the extracted programs run
 out=$("$T/root/usr/bin/ebb" --version) || fail "ebb --version failed"
 [ "$out" = "ebb $VERSION" ] || fail "ebb --version: '$out'"
