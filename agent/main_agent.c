@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent_config.h"
 #include "agent/cli_db.h"
 #include "common/exit_codes.h"
 
@@ -15,6 +16,7 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  db COMMAND         act on one database directly (ebb-agent db --help)\n"
+            "  check-config --config FILE   check the agent configuration and exit\n"
             "  --help             show this help\n"
             "  --version          print the version\n"
             "\n"
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "db") == 0)
         return ebb_cli_db_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check-config") == 0)
+        return ebb_agent_check_config_main(argc - 1, argv + 1);
     fprintf(stderr, "ebb-agent: unknown command '%s' (try --help)\n", argv[1]);
     return EBB_EXIT_USAGE;
 }

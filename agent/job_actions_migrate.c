@@ -1,0 +1,143 @@
+/* Job actions that change the schema: migrate (up or down, optionally prepared), commit / rollback
+ * prepared. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/datacheck.h"
+#include "agent/graph.h"
+#include "agent/job_internal.h"
+#include "agent/migrate.h"
+
+static void on_progress(void *ctx, const ebb_progress *p)
+{
+    job_ctx *jc = ctx;
+    const char *step = p->phase == EBB_PROGRESS_STEP_START  ? "migrate"
+                       : p->phase == EBB_PROGRESS_STEP_DONE ? "migrated"
+                                                            : "migrate_failed";
+    job_progress(jc, step, (uint32_t)p->step, (uint32_t)p->total, 0, p->revision);
+}
+
+static const char *dir_name(ebb_direction d)
+{
+    return d == EBB_DIR_UP ? "up" : d == EBB_DIR_DOWN ? "down" : "none";
+}
+
+/* Data checks after a committed down path; EBB_E_VERIFY when they fail. */
+static ebb_code down_checks(job_ctx *jc, ebb_pg *pg, const ebb_graph *graph, const ebb_path *path,
+                            const ebb_row_counts *before, ebb_error *err)
+{
+    job_progress(jc, "data_checks", 0, 0, 0, NULL);
+    ebb_datacheck_report rep;
+    ebb_code rc = ebb_datacheck_after(pg, graph, path, before, &rep, err);
+    if (rc != EBB_OK)
+        return rc;
+    char *text = NULL;
+    if (!rep.ok && ebb_datacheck_report_format(&rep, &text, NULL) != EBB_OK)
+        text = NULL;
+    json_object_set_new(jc->report, "data_checks_ok", json_boolean(rep.ok));
+    if (text != NULL)
+        json_object_set_new(jc->report, "data_checks", json_string(text));
+    if (!rep.ok)
+        rc = ebb_error_set(err, EBB_E_VERIFY, "data checks failed after the down path: %s",
+                           text ? text : "(no details)");
+    free(text);
+    ebb_datacheck_report_fini(&rep);
+    return rc;
+}
+
+ebb_code job_do_migrate(job_ctx *jc, ebb_error *err)
+{
+    const ebb_job_cmd *cmd = jc->cmd;
+    ebb_target target;
+    ebb_code rc = ebb_target_parse(cmd->target, &target, err);
+    if (rc != EBB_OK)
+        return rc;
+    ebb_graph graph = {0};
+    if ((rc = job_load_graph(jc->db, &graph, err)) != EBB_OK)
+        return rc;
+    ebb_pg *pg = NULL;
+    if ((rc = job_connect(jc, &pg, err)) != EBB_OK) {
+        ebb_graph_fini(&graph);
+        return rc;
+    }
+    job_record_state(jc, pg, &graph, true);
+
+    /* Row counts before a down path, for the data checks after it (not for a
+     * prepared path: its changes are invisible until the commit). */
+    ebb_path path = {0};
+    bool have_path = false, have_counts = false;
+    ebb_row_counts before = {0};
+    if (!cmd->prepare && ebb_migrate_resolve(pg, &graph, &target, &path, NULL) == EBB_OK) {
+        have_path = true;
+        if (path.direction == EBB_DIR_DOWN) {
+            if ((rc = ebb_datacheck_count_rows(pg, &before, err)) != EBB_OK)
+                goto out;
+            have_counts = true;
+        }
+    }
+
+    ebb_migrate_opts opts;
+    ebb_migrate_opts_init(&opts);
+    opts.run.run_id = cmd->run_id;
+    opts.run.operator_name = cmd->operator_name;
+    opts.run.reason = cmd->reason;
+    opts.db_name = jc->db->name;
+    opts.lock_timeout_ms = jc->db->lock_timeout_ms;
+    opts.statement_timeout_ms = jc->db->statement_timeout_ms;
+    opts.single_transaction = jc->db->single_transaction || cmd->prepare;
+    opts.prepare = cmd->prepare;
+    opts.progress = on_progress;
+    opts.progress_ctx = jc;
+    ebb_migrate_result mres;
+    rc = ebb_migrate_run(pg, &graph, &target, &opts, &mres, err);
+
+    char *mismatch = NULL;
+    if (mres.mismatch.count > 0 &&
+        ebb_fp_diff_objects(&mres.mismatch, 50, &mismatch, NULL) != EBB_OK)
+        mismatch = NULL;
+    jc->report = json_pack(
+        "{s:s, s:s, s:I, s:I, s:s?, s:s?, s:s?, s:i, s:s?, s:b, s:b, s:b, "
+        "s:s?, s:s?}",
+        "target", cmd->target, "direction", dir_name(mres.direction), "total",
+        (json_int_t)mres.total, "done", (json_int_t)mres.done, "from", mres.from_revision, "to",
+        mres.to_revision, "failed_revision", mres.failed_revision, "failed_line", mres.failed_line,
+        "gid", mres.gid[0] != '\0' ? mres.gid : NULL, "prepare", cmd->prepare, "single_transaction",
+        opts.single_transaction, "accept_data_loss", cmd->accept_data_loss, "fingerprint_mismatch",
+        mismatch, "operator", cmd->operator_name);
+    free(mismatch);
+    if (rc == EBB_OK && have_counts && mres.direction == EBB_DIR_DOWN && mres.done > 0)
+        rc = down_checks(jc, pg, &graph, &path, &before, err);
+    ebb_migrate_result_fini(&mres);
+out:
+    if (have_counts)
+        ebb_row_counts_fini(&before);
+    if (have_path)
+        ebb_path_fini(&path);
+    job_record_state(jc, pg, &graph, false);
+    job_disconnect(jc, pg);
+    ebb_graph_fini(&graph);
+    return rc;
+}
+
+ebb_code job_do_prepared(job_ctx *jc, bool commit, ebb_error *err)
+{
+    /* The gid is derived, never taken from the wire: the run that prepared it on this database. */
+    char gid[EBB_GID_MAX];
+    ebb_migrate_gid(jc->cmd->run_id, jc->db->name, gid);
+    ebb_pg *pg = NULL;
+    ebb_code rc = job_connect(jc, &pg, err);
+    if (rc != EBB_OK)
+        return rc;
+    ebb_graph graph = {0};
+    bool have_graph = job_load_graph(jc->db, &graph, NULL) == EBB_OK;
+    job_record_state(jc, pg, have_graph ? &graph : NULL, true);
+    job_progress(jc, commit ? "commit_prepared" : "rollback_prepared", 0, 1, 0, gid);
+    rc = commit ? ebb_migrate_commit_prepared(pg, gid, err)
+                : ebb_migrate_rollback_prepared(pg, gid, err);
+    jc->report = json_pack("{s:s, s:s}", "gid", gid, "decision", commit ? "commit" : "rollback");
+    job_record_state(jc, pg, have_graph ? &graph : NULL, false);
+    job_disconnect(jc, pg);
+    if (have_graph)
+        ebb_graph_fini(&graph);
+    return rc;
+}
