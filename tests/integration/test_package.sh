@@ -137,8 +137,9 @@ if grep -q check-config "$T/agent-help"; then
   "$T/root/usr/bin/ebb" keygen --out /etc/ebb/agent.key >/dev/null
   chown ebb-agent: /etc/ebb/agent.key
   "$T/root/usr/bin/ebb" keygen --out "$NS/coordinator.key" >/dev/null
-  install -m 0644 "$NS/coordinator.key.pub" /etc/ebb/coordinator.pub
-  sed "s#/srv/billing/migrations#$NS/src#" "$T/root/usr/share/doc/ebb/examples/agent.conf" >"$NS/agent.conf"
+  install -m 0644 "$NS/coordinator.key.pub" /etc/ebb/coordinator.key.pub
+  sed -e "s#/srv/[a-z]*/migrations#$NS/src#" -e "s#/usr/local/bin/[a-z-]*#/bin/true#" \
+      "$T/root/usr/share/doc/ebb/examples/agent.conf" >"$NS/agent.conf"
   install -m 0640 -g ebb-agent "$NS/agent.conf" /etc/ebb/agent.conf
   runuser -u ebb-agent -- "$T/root/usr/bin/ebb-agent" check-config --config /etc/ebb/agent.conf
 fi
@@ -234,25 +235,25 @@ function ask(user, id, unit, verb) {
     out([user, id, unit, verb, r === null ? "not-handled" : r].join(" "));
 }
 var M = "org.freedesktop.systemd1.manage-units";
-ask("ebb-agent", M, "app-example.service", "stop");
-ask("ebb-agent", M, "app-example.service", "start");
-ask("ebb-agent", M, "app-example.service", "restart");
+ask("ebb-agent", M, "orders-api.service", "stop");
+ask("ebb-agent", M, "billing.service", "start");
+ask("ebb-agent", M, "orders-api.service", "restart");
 ask("ebb-agent", M, "ssh.service", "stop");
-ask("ebb-agent", M, "app-example", "stop");
-ask("ebb-agent", "org.freedesktop.systemd1.manage-unit-files", "app-example.service", "enable");
+ask("ebb-agent", M, "orders-api", "stop");
+ask("ebb-agent", "org.freedesktop.systemd1.manage-unit-files", "orders-api.service", "enable");
 ask("ebb-agent", "org.freedesktop.login1.reboot", undefined, undefined);
-ask("mallory", M, "app-example.service", "stop");
+ask("mallory", M, "orders-api.service", "stop");
 EOF
   $JS "$T/polkit.js" >"$T/polkit.out" 2>&1 || { cat "$T/polkit.out" >&2; fail "polkit rule does not run on $JS"; }
   M=org.freedesktop.systemd1.manage-units
-  expected="ebb-agent $M app-example.service stop yes
-ebb-agent $M app-example.service start yes
-ebb-agent $M app-example.service restart no
+  expected="ebb-agent $M orders-api.service stop yes
+ebb-agent $M billing.service start yes
+ebb-agent $M orders-api.service restart no
 ebb-agent $M ssh.service stop no
-ebb-agent $M app-example stop no
-ebb-agent org.freedesktop.systemd1.manage-unit-files app-example.service enable no
+ebb-agent $M orders-api stop no
+ebb-agent org.freedesktop.systemd1.manage-unit-files orders-api.service enable no
 ebb-agent org.freedesktop.login1.reboot   not-handled
-mallory $M app-example.service stop not-handled"
+mallory $M orders-api.service stop not-handled"
   if [ "$(cat "$T/polkit.out")" != "$expected" ]; then
     diff <(echo "$expected") "$T/polkit.out" >&2 || true
     fail "polkit rule decisions"
@@ -270,19 +271,21 @@ if grep -q 'check-config' "$T/agent-help"; then
   rc=0
   "$T/root/usr/bin/ebb-agent" check-config --config "$EX/agent.conf" >"$T/cc.out" 2>&1 || rc=$?
   [ "$rc" = 3 ] || { cat "$T/cc.out" >&2; fail "check-config of the shipped agent.conf: exit $rc"; }
-  grep -Eq '(public_key_file|key_file): .*/etc/ebb/(coordinator\.pub|agent\.key)' "$T/cc.out" ||
+  grep -Eq '(public_key_file|key_file): .*/etc/ebb/(coordinator\.key\.pub|agent\.key)' "$T/cc.out" ||
     { cat "$T/cc.out" >&2; fail "shipped agent.conf refused for another reason than its missing keys"; }
   # With keys generated as docs/deployment.md says, and the host paths moved
-  # into the temporary directory: accepted.
+  # into the temporary directory (the site's own health-check program
+  # replaced by /bin/true): accepted.
   A="$T/agent"
   mkdir -p "$A/etc" "$A/state" "$A/backups" "$A/migrations"
   "$EBB" keygen --out "$A/etc/agent.key" >/dev/null
   "$EBB" keygen --out "$A/coordinator.key" >/dev/null
-  cp "$A/coordinator.key.pub" "$A/etc/coordinator.pub"
+  cp "$A/coordinator.key.pub" "$A/etc/coordinator.key.pub"
   echo 'CREATE TABLE invoices (id bigint PRIMARY KEY);' >"$A/migrations/1_invoices.up.sql"
   echo 'DROP TABLE invoices;' >"$A/migrations/1_invoices.down.sql"
   sed -e "s#/etc/ebb/#$A/etc/#g; s#/var/lib/ebb-agent/#$A/state/#g" \
-      -e "s#/var/backups/ebb/#$A/backups/#g; s#/srv/billing/migrations#$A/migrations#g" \
+      -e "s#/var/backups/ebb/#$A/backups/#g; s#/srv/[a-z]*/migrations#$A/migrations#g" \
+      -e "s#/usr/local/bin/[a-z-]*#/bin/true#g" \
       "$EX/agent.conf" >"$A/etc/agent.conf"
   "$T/root/usr/bin/ebb-agent" check-config --config "$A/etc/agent.conf" >"$T/cc.out" 2>&1 ||
     { cat "$T/cc.out" >&2; fail "check-config of agent.conf with generated keys"; }
