@@ -18,6 +18,7 @@ set -euo pipefail
 : "${EBB_BIN_DIR:?}" "${EBB_SRC_DIR:?}"
 
 fail() { echo "test_package: FAIL: $*" >&2; exit 1; }
+trap 'echo "test_package: FAIL: line $LINENO exited $?" >&2' ERR
 note() { echo "test_package: $*"; }
 
 for tool in cpack dpkg-deb; do
@@ -67,19 +68,24 @@ fi
 
 # --- relationships
 DEPENDS=$(dpkg-deb -f "$DEB" Depends)
-has_dep() { tr ',' '\n' <<<"$DEPENDS" | sed 's/^ *//; s/ .*//' | grep -qx "$1"; }
+# (No `grep -q` or awk `exit` at the end of a pipe: with pipefail, the writer's
+# SIGPIPE would fail the pipeline at random.)
+DEPNAMES=$(tr ',' '\n' <<<"$DEPENDS" | sed 's/^ *//; s/ .*//')
+has_dep() { grep -qx "$1" <<<"$DEPNAMES"; }
 for p in adduser postgresql-client-15 libc6; do
   has_dep "$p" || fail "Depends lacks $p: $DEPENDS"
 done
-dpkg-deb -f "$DEB" Recommends | grep -qw python3-alembic || fail "Recommends lacks python3-alembic"
+RECOMMENDS=$(dpkg-deb -f "$DEB" Recommends)
+grep -qw python3-alembic <<<"$RECOMMENDS" || fail "Recommends lacks python3-alembic: $RECOMMENDS"
 
 mkdir "$T/root"
 dpkg -x "$DEB" "$T/root"
 # Every shared library a program needs comes from a package in Depends.
+LDCACHE=$(ldconfig -p)
 for prog in ebb ebb-agent ebb-coordinator; do
   for soname in $(readelf -d "$T/root/usr/bin/$prog" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
-    path=$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64|x86_64|64bit/ {print $NF; exit}')
-    [ -n "$path" ] || path=$(ldconfig -p | awk -v s="$soname" '$1 == s {print $NF; exit}')
+    path=$(awk -v s="$soname" '$1 == s && /x86-64/ && !p {print $NF; p = 1}' <<<"$LDCACHE")
+    [ -n "$path" ] || path=$(awk -v s="$soname" '$1 == s && !p {print $NF; p = 1}' <<<"$LDCACHE")
     [ -n "$path" ] || fail "$prog needs $soname, which this host does not have"
     pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(readlink -f "$path")" 2>/dev/null ||
           dpkg -S "/usr$path" 2>/dev/null || dpkg -S "${path#/usr}" 2>/dev/null || true)
@@ -182,6 +188,17 @@ grep -qx 'ReadWritePaths=/var/backups/ebb' "$UNITS/ebb-agent.service" ||
   fail "ebb-agent.service cannot write /var/backups/ebb"
 grep -qx 'KillMode=mixed' "$UNITS/ebb-agent.service" ||
   fail "ebb-agent.service: SIGTERM would also hit the running job's children"
+# Under ProtectSystem=strict the daemons write only to their StateDirectory
+# (and the agent to ReadWritePaths): the examples must keep state there.
+EXAMPLES="$T/root/usr/share/doc/ebb/examples"
+for key in replay_store job_journal; do
+  grep -Eq "^[[:space:]]*$key = \"/var/lib/ebb-agent/[^\"/]+\";" "$EXAMPLES/agent.conf" ||
+    fail "agent.conf: $key is not in /var/lib/ebb-agent (StateDirectory of ebb-agent.service)"
+done
+grep -Eo 'backup = \{ dir = "[^"]*"' "$EXAMPLES/agent.conf" | grep -v '"/var/backups/ebb/' &&
+  fail "agent.conf: a backup dir outside /var/backups/ebb (ReadWritePaths of ebb-agent.service)"
+grep -Eq '^[[:space:]]*journal_dir = "/var/lib/ebb-coordinator";' "$EXAMPLES/coordinator.conf" ||
+  fail "coordinator.conf: journal_dir is not /var/lib/ebb-coordinator (StateDirectory)"
 
 # The sudoers drop-in must undo every option that makes systemd force
 # NoNewPrivileges=yes on a non-root service (systemd.exec(5)), or sudo fails.
