@@ -184,7 +184,7 @@ for u in ebb-agent ebb-coordinator; do
     grep -qx "$kv" "$UNITS/$u.service" || fail "$u.service lacks $kv"
   done
 done
-grep -qx 'ReadWritePaths=/var/backups/ebb' "$UNITS/ebb-agent.service" ||
+grep -Eqx 'ReadWritePaths=-?/var/backups/ebb' "$UNITS/ebb-agent.service" ||
   fail "ebb-agent.service cannot write /var/backups/ebb"
 grep -qx 'KillMode=mixed' "$UNITS/ebb-agent.service" ||
   fail "ebb-agent.service: SIGTERM would also hit the running job's children"
