@@ -11,15 +11,15 @@
 # succeeds on its own; no job ran twice (journals, registries, audit) and
 # `ebb audit verify` passes.
 #
-# Timeouts (environment "net"): migrate_s = 20 — the migration sleeps 8 s
+# Timeouts (environment "net"): migrate_s = 25 — the migration sleeps 10 s
 # (long enough that the three hosts' migrations overlap under load), so only
-# the cut makes the coordinator wait past 20 s; silent_s = 120 — the hosts
+# the cut makes the coordinator wait past 25 s; silent_s = 120 — the hosts
 # stay unknown, not failed, while the links are down; liveness_s = 3.
 # Skipped (exit 77) where network namespaces cannot be created.
 NETNS_N=3
 WAVES='on_failure = "halt";' # one wave: all three hosts at once
-MIGRATE_SLEEP_S=8
-TIMEOUTS='default_s = 30; migrate_s = 20; silent_s = 120;'
+MIGRATE_SLEEP_S=10
+TIMEOUTS='default_s = 30; migrate_s = 25; silent_s = 120;'
 source "$EBB_SRC_DIR/tests/integration/lib_netns_fleet.sh"
 
 step "setup: namespaces, coordinator, three agents over veth"

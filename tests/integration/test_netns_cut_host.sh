@@ -47,7 +47,7 @@ step "the coordinator marks h1 unknown and holds the wave"
 wait_for 40 '[ "$(host_state "$RUN" h1)" = unknown ]' ||
   fail "h1 not marked unknown: $(cat "$W/out")"
 wait_for 20 '[ "$(alive h1)" = false ]' || fail "h1 still alive in ebb status: $(cat "$W/out")"
-[ "$(alive h2)" = true ] || fail "h2 should be alive: $(cat "$W/out")"
+wait_for 10 '[ "$(alive h2)" = true ]' || fail "h2 should be alive: $(cat "$W/out")"
 [ "$(run_state "$RUN")" = running ] || fail "run $RUN: $(cat "$W/out")"
 for h in h2 h3; do
   [ "$(host_state "$RUN" $h)" = pending ] || fail "$h was started while h1 is unknown: $(cat "$W/out")"
