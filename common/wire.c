@@ -22,7 +22,41 @@ struct ebb_wire_client {
     nng_socket sock;
     nng_dialer dialer;
     char *url;
+    size_t recv_max;
+    int rmin, rmax;
+    pthread_mutex_t redial_lock; /* one redial at a time */
 };
+
+/* Create and start c->dialer with every limit in place before it starts. */
+static int start_dialer(ebb_wire_client *c, const char **what)
+{
+    int rv;
+    *what = "dial";
+    if ((rv = nng_dialer_create(&c->dialer, c->sock, c->url)) == 0 &&
+        (rv = nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, c->recv_max)) == 0 &&
+        (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT, c->rmin)) == 0 &&
+        (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT, c->rmax)) == 0)
+        /* Non-blocking: connect whenever the server comes up. */
+        rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK);
+    return rv;
+}
+
+/*
+ * After a timed-out call the connection may be dead without knowing it (a
+ * cut link sends no reset): TCP would only notice at its next retransmission,
+ * whose interval doubles while the link is down (up to two minutes). Close
+ * the dialer (and its pipe) and dial afresh, so the next call goes over a new
+ * connection as soon as the peer can be reached.
+ */
+static void redial(ebb_wire_client *c)
+{
+    pthread_mutex_lock(&c->redial_lock);
+    const char *what;
+    nng_dialer_close(c->dialer);
+    if (start_dialer(c, &what) != 0)
+        c->dialer = (nng_dialer)NNG_DIALER_INITIALIZER; /* the next timeout tries again */
+    pthread_mutex_unlock(&c->redial_lock);
+}
 
 ebb_code ebb_wire_client_open(const char *url, const ebb_wire_client_opts *opts,
                               ebb_wire_client **out, ebb_error *err)
@@ -37,8 +71,13 @@ ebb_code ebb_wire_client_open(const char *url, const ebb_wire_client_opts *opts,
         free(c);
         return ebb_error_set(err, EBB_E_NOMEM, "wire client: out of memory");
     }
+    c->recv_max = recv_max;
+    c->rmin = rmin;
+    c->rmax = rmax;
+    pthread_mutex_init(&c->redial_lock, NULL);
     int rv = nng_req0_open(&c->sock);
     if (rv != 0) {
+        pthread_mutex_destroy(&c->redial_lock);
         free(c->url);
         free(c);
         return nng_fail(err, rv, "open REQ socket for", url);
@@ -48,13 +87,8 @@ ebb_code ebb_wire_client_open(const char *url, const ebb_wire_client_opts *opts,
     if ((rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, recv_max)) == 0 &&
         (rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) == 0 &&
         (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, rmin)) == 0 &&
-        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, rmax)) == 0 &&
-        (what = "dial", rv = nng_dialer_create(&c->dialer, c->sock, url)) == 0 &&
-        (rv = nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, recv_max)) == 0 &&
-        (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT, rmin)) == 0 &&
-        (rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT, rmax)) == 0)
-        /* Non-blocking: connect whenever the server comes up. */
-        rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK);
+        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, rmax)) == 0)
+        rv = start_dialer(c, &what);
     if (rv != 0) {
         ebb_code code = nng_fail(err, rv, what, url);
         ebb_wire_client_close(c);
@@ -69,6 +103,7 @@ void ebb_wire_client_close(ebb_wire_client *c)
     if (c == NULL)
         return;
     nng_close(c->sock);
+    pthread_mutex_destroy(&c->redial_lock);
     free(c->url);
     free(c);
 }
@@ -126,9 +161,11 @@ ebb_code ebb_wire_client_call(ebb_wire_client *c, const uint8_t *request, size_t
     goto out;
 fail:
     rc = nng_fail(err, rv, what, c->url);
-    if (rv == NNG_ETIMEDOUT)
+    if (rv == NNG_ETIMEDOUT) {
         ebb_error_prefix(err, "no reply within %d ms (the request may have been delivered)",
                          timeout_ms);
+        redial(c);
+    }
     else if (rv == NNG_ECONNRESET || rv == NNG_ECLOSED)
         ebb_error_prefix(err, "connection lost before the reply (the request may have been "
                               "delivered)");

@@ -39,6 +39,10 @@ EBB_MUSTCHECK ebb_code ebb_wire_client_open(const char *url, const ebb_wire_clie
  * Safe from several threads at once (each call has its own nng context).
  * EBB_E_TIMEOUT, and EBB_E_NET after the connection dropped, mean the
  * request may or may not have been delivered (it is never resent).
+ * After a timeout the client closes its connection and dials again: a link
+ * that died silently (no reset) is not waited on through TCP's growing
+ * retransmission interval; calls of other threads in flight on the old
+ * connection then fail with EBB_E_NET.
  * *reply is malloc'd (caller frees); set only on success.
  */
 EBB_MUSTCHECK ebb_code ebb_wire_client_call(ebb_wire_client *client, const uint8_t *request,
