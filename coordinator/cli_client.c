@@ -366,7 +366,8 @@ static ebb_code take_response(const ebb_opened *op, const char *request_id, ebb_
     memset(&res, 0, sizeof res);
     res.status = r->status;
     res.message = strdup(r->message != NULL ? r->message : "");
-    if (r->json != NULL && r->json[0] != '\0') {
+    bool has_json = r->json != NULL && r->json[0] != '\0';
+    if (has_json) {
         res.json_text = strdup(r->json);
         json_error_t jerr;
         res.json = json_loads(r->json, JSON_DECODE_ANY, &jerr);
@@ -379,8 +380,8 @@ static ebb_code take_response(const ebb_opened *op, const char *request_id, ebb_
             return rc;
         }
     }
-    protobuf_c_message_free_unpacked(m, NULL);
-    if (res.message == NULL || (r->json != NULL && r->json[0] != '\0' && res.json_text == NULL)) {
+    protobuf_c_message_free_unpacked(m, NULL); /* r is gone from here on */
+    if (res.message == NULL || (has_json && res.json_text == NULL)) {
         ebb_cli_response_fini(&res);
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory reading the reply");
     }
