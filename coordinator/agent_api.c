@@ -150,10 +150,11 @@ static void handle_poll(ebb_coordinator *c, ebb_wire_request *req, const ebb_key
     if (a == NULL || a->state != EBB_AGENT_ACCEPTED || a->last_hello_ms == 0 ||
         strcmp(a->id, p->agent_id) != 0 || c->stopping) {
         /* Not accepted, or not heard from since this coordinator started: hello first. */
+        bool resend = !c->stopping || a == NULL;
         pthread_mutex_unlock(&c->mu);
         Ebb__PollReply pr = EBB__POLL_REPLY__INIT;
         pr.has_resend_hello = true;
-        pr.resend_hello = !c->stopping || a == NULL;
+        pr.resend_hello = resend;
         coord_reply_body(c, req, signer, EBB__BODY_TYPE__BODY_POLL_REPLY, &pr.base);
         return;
     }

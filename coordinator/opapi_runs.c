@@ -26,8 +26,8 @@ typedef struct plan_req {
 } plan_req;
 
 static bool parse_plan_req(ebb_coordinator *c, const coord_caller *who,
-                           const Ebb__OperatorRequest *req, ebb_run_kind kind, plan_req *p,
-                           coord_answer *a)
+                           const Ebb__OperatorRequest *req, ebb_run_kind kind, bool for_plan,
+                           plan_req *p, coord_answer *a)
 {
     ebb_error err;
     char msg[512];
@@ -74,7 +74,8 @@ static bool parse_plan_req(ebb_coordinator *c, const coord_caller *who,
         rc = ebb_error_set(&err, EBB_E_INVALID, "give exactly one of to=TARGET and steps=N");
     if (rc == EBB_OK && in->steps != 0 && kind != EBB_RUN_ROLLBACK)
         rc = ebb_error_set(&err, EBB_E_INVALID, "steps=N is for rollbacks");
-    if (rc == EBB_OK && kind == EBB_RUN_ROLLBACK && (in->reason == NULL || in->reason[0] == '\0'))
+    if (rc == EBB_OK && kind == EBB_RUN_ROLLBACK && !for_plan &&
+        (in->reason == NULL || in->reason[0] == '\0'))
         rc = ebb_error_set(&err, EBB_E_INVALID, "a rollback needs a reason (--reason)");
     if (rc != EBB_OK) {
         coord_answer_error(a, EBB_E_INVALID, err.msg);
@@ -304,7 +305,7 @@ void coord_op_plan(ebb_coordinator *c, const coord_caller *who, const Ebb__Opera
     plan_req p;
     ebb_plan plan;
     ebb_policy_result pol;
-    if (!parse_plan_req(c, who, req, kind, &p, a) ||
+    if (!parse_plan_req(c, who, req, kind, true, &p, a) ||
         !coord_authorize(who, EBB_ROLE_READ, p.env->name, a))
         return;
     p.in.dry_run = true;
@@ -352,7 +353,7 @@ void coord_op_start(ebb_coordinator *c, const coord_caller *who, const Ebb__Oper
     plan_req p;
     ebb_plan plan;
     ebb_policy_result pol;
-    if (!parse_plan_req(c, who, req, rollback ? EBB_RUN_ROLLBACK : EBB_RUN_ROLLOUT, &p, a) ||
+    if (!parse_plan_req(c, who, req, rollback ? EBB_RUN_ROLLBACK : EBB_RUN_ROLLOUT, false, &p, a) ||
         !coord_authorize(who, p.in.dry_run ? EBB_ROLE_READ : EBB_ROLE_OPERATE, p.env->name, a) ||
         !make_plan(c, &p, &plan, &pol, a))
         return;
