@@ -102,7 +102,8 @@ ebb_code ebb_fingerprint_canonicalize(const ebb_fp_row *rows, size_t n, char **o
         if ((rc = sb_finish(&b, &lines[i], err)) != EBB_OK)
             goto done;
     }
-    qsort(lines, n, sizeof *lines, cmp_str);
+    if (n > 1) /* qsort needs a valid array even for 0 elements */
+        qsort(lines, n, sizeof *lines, cmp_str);
     sbuf all = {.ok = 1};
     sb_put(&all, "", 0);
     for (size_t i = 0; i < n; i++) {
@@ -207,7 +208,8 @@ static ebb_code split_lines(const char *text, char **copy, fp_line **out, size_t
         }
         n++;
     }
-    qsort(v, n, sizeof *v, cmp_fp_line);
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_fp_line);
     *copy = c;
     *out = v;
     *n_out = n;

@@ -26,7 +26,8 @@ static id_index *sorted_ids(const ebb_graph *graph)
         return NULL;
     for (size_t i = 0; i < graph->count; i++)
         v[i] = (id_index){graph->revs[i].id, i};
-    qsort(v, graph->count, sizeof *v, id_index_cmp);
+    if (graph->count > 1)
+        qsort(v, graph->count, sizeof *v, id_index_cmp);
     return v;
 }
 
@@ -605,7 +606,8 @@ void ebb_graph_compute_hash(ebb_graph *graph)
         hash_str(&h, r->id);
         for (size_t p = 0; p < r->n_parents; p++)
             parents[p] = graph->revs[r->parents[p]].id;
-        qsort(parents, r->n_parents, sizeof *parents, str_ptr_cmp);
+        if (r->n_parents > 1)
+            qsort(parents, r->n_parents, sizeof *parents, str_ptr_cmp);
         hash_u64(&h, r->n_parents);
         for (size_t p = 0; p < r->n_parents; p++)
             hash_str(&h, parents[p]);

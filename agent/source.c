@@ -123,7 +123,8 @@ ebb_code ebb_source_load_checks(ebb_graph *graph, ebb_error *err)
         free(paths);
         return rc;
     }
-    qsort(paths, n, sizeof *paths, name_cmp); /* listing is sorted already; keep it explicit */
+    if (n > 1) /* the listing is sorted already; keep it explicit */
+        qsort(paths, n, sizeof *paths, name_cmp);
     graph->check_paths = paths;
     graph->n_checks = n;
     return EBB_OK;

@@ -324,7 +324,8 @@ static ebb_code history_from_json(const json_t *runs, ebb_audit_history *h, ebb_
     {
         all[k++] = (json_t *)rec;
     }
-    qsort(all, k, sizeof *all, by_seq);
+    if (k > 1)
+        qsort(all, k, sizeof *all, by_seq);
     ebb_code rc = EBB_OK;
     for (i = 0; i < k && rc == EBB_OK; i++) {
         ebb_journal_record r;

@@ -474,7 +474,8 @@ static unit *select_units(build_ctx *c, size_t *n_out, const char **env_out)
                 sel->n_hosts ? ", named hosts" : "");
     else if (n_dead == n_hosts && in->skip_dead)
         problem(&c->pb, "no alive hosts selected (all %zu not alive)", n_dead);
-    qsort(units, n, sizeof *units, unit_cmp);
+    if (n > 1)
+        qsort(units, n, sizeof *units, unit_cmp);
     *n_out = n;
     return units;
 }
