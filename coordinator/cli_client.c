@@ -379,8 +379,9 @@ static ebb_code take_response(const ebb_opened *op, const char *request_id, ebb_
             return rc;
         }
     }
-    protobuf_c_message_free_unpacked(m, NULL);
-    if (res.message == NULL || (r->json != NULL && r->json[0] != '\0' && res.json_text == NULL)) {
+    bool json_lost = r->json != NULL && r->json[0] != '\0' && res.json_text == NULL;
+    protobuf_c_message_free_unpacked(m, NULL); /* r points into m: read it before */
+    if (res.message == NULL || json_lost) {
         ebb_cli_response_fini(&res);
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory reading the reply");
     }
