@@ -115,6 +115,8 @@ cleanup() {
   echo "  agents, coordinator, applications and clusters stopped; $W removed"
   if [ "$rc" -eq 0 ]; then
     printf '  %sDemo finished in %ds.%s Logs: %s\n' "$G" $((SECONDS - T0)) "$N" "$LOGS"
+  elif [ "$rc" -eq 130 ]; then
+    printf '  %sDemo interrupted.%s Logs: %s\n' "$R" "$N" "$LOGS"
   else
     printf '  %sDemo FAILED (exit %d).%s Logs: %s\n' "$R" "$rc" "$N" "$LOGS"
   fi
