@@ -243,6 +243,13 @@ out:
 /* ---- delivery ---- */
 
 /* Send every result in the outbox until one fails; acknowledged ones leave it. */
+/* Actions after which the database's revisions may differ from what the last hello said. */
+static bool changes_schema(ebb_job_action action)
+{
+    return action == EBB_JOB_MIGRATE || action == EBB_JOB_RESTORE ||
+           action == EBB_JOB_COMMIT_PREPARED || action == EBB_JOB_ROLLBACK_PREPARED;
+}
+
 static ebb_code deliver_results(ebb_daemon *d, ebb_error *err)
 {
     pthread_mutex_lock(&d->mutex);
@@ -269,6 +276,8 @@ static ebb_code deliver_results(ebb_daemon *d, ebb_error *err)
         protobuf_c_message_free_unpacked(reply, NULL);
         ebb_log_kv(EBB_LOG_INFO, "agent", (const char *const[]){"job", it->res.job_id, NULL},
                    "result delivered");
+        if (changes_schema(it->res.action))
+            d->inventory_stale = true;
         pthread_mutex_lock(&d->mutex);
         daemon_outbox_item *next = it->next;
         d->n.results_delivered++;
@@ -505,6 +514,13 @@ static void session(ebb_daemon *d)
         }
         if (rc == EBB_OK)
             rc = deliver_results(d, &e);
+        if (rc == EBB_OK && d->inventory_stale && d->state == DAEMON_ACCEPTED) {
+            /* The coordinator plans from the revisions of the last hello: tell it the new ones
+             * before it plans the next run. */
+            rc = send_hello(d, &idle_wait, &e);
+            if (rc == EBB_OK)
+                d->inventory_stale = false;
+        }
         if (rc == EBB_OK)
             rc = send_progress(d, &e);
         if (rc == EBB_OK && !draining)

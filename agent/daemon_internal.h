@@ -90,6 +90,7 @@ typedef struct ebb_daemon {
     size_t n_outbox;
     daemon_progress *progress;
     daemon_state state;
+    bool inventory_stale; /* a delivered result changed a database: hello again (session only) */
     bool connected;
     int64_t last_contact_ms;
     daemon_counters n;

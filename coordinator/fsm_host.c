@@ -12,6 +12,7 @@ static const ebb_fsm_row rows[] = {
     ROW(RUNNING, STEP_OK, RUNNING, SEND_STEP),
     ROW(RUNNING, LAST_STEP_OK, DONE, NONE),
     ROW(RUNNING, STEP_FAILED, FAILED, COUNT_FAILURE),
+    ROW(RUNNING, RESTORE, RESTORING, SEND_RESTORE),
     ROW(RUNNING, STEP_RETRY, RUNNING, RESEND_STEP),
     ROW(RUNNING, PREPARED_OK, PREPARED, WAIT_DECISION),
     ROW(RUNNING, STEP_TIMEOUT, UNKNOWN, MARK_UNKNOWN),
@@ -20,6 +21,7 @@ static const ebb_fsm_row rows[] = {
     ROW(UNKNOWN, STEP_OK, RUNNING, SEND_STEP),
     ROW(UNKNOWN, LAST_STEP_OK, DONE, NONE),
     ROW(UNKNOWN, STEP_FAILED, FAILED, COUNT_FAILURE),
+    ROW(UNKNOWN, RESTORE, RESTORING, SEND_RESTORE),
     ROW(UNKNOWN, STEP_RETRY, RUNNING, RESEND_STEP),
     ROW(UNKNOWN, PREPARED_OK, PREPARED, WAIT_DECISION),
     ROW(UNKNOWN, ROLLBACK, RECOVERING, SEND_RECOVERY_STEP),
@@ -41,6 +43,10 @@ static const ebb_fsm_row rows[] = {
     ROW(COMPENSATING, COMPENSATE_OK, COMPENSATED, NONE),
     ROW(COMPENSATING, COMPENSATE_FAILED, COMPENSATION_FAILED, NONE),
     ROW(COMPENSATING, SILENT_TIMEOUT, COMPENSATION_FAILED, NONE),
+    /* The failure was counted when the restore was sent; the host ends failed either way. */
+    ROW(RESTORING, RESTORE_OK, RESTORED, NONE),
+    ROW(RESTORING, RESTORE_FAILED, FAILED, NONE),
+    ROW(RESTORING, SILENT_TIMEOUT, FAILED, NONE),
 };
 
 static const char *const state_names[EBB_HOST__COUNT] = {
@@ -51,6 +57,7 @@ static const char *const state_names[EBB_HOST__COUNT] = {
     [EBB_HOST_FAILED] = "failed",           [EBB_HOST_ROLLED_BACK] = "rolled_back",
     [EBB_HOST_CANCELLED] = "cancelled",     [EBB_HOST_COMPENSATING] = "compensating",
     [EBB_HOST_COMPENSATED] = "compensated", [EBB_HOST_COMPENSATION_FAILED] = "compensation_failed",
+    [EBB_HOST_RESTORING] = "restoring",     [EBB_HOST_RESTORED] = "restored",
 };
 
 static const bool terminal[EBB_HOST__COUNT] = {
@@ -59,6 +66,7 @@ static const bool terminal[EBB_HOST__COUNT] = {
     [EBB_HOST_CANCELLED] = true,
     [EBB_HOST_COMPENSATED] = true,
     [EBB_HOST_COMPENSATION_FAILED] = true,
+    [EBB_HOST_RESTORED] = true,
 };
 
 static const char *const event_names[EBB_HEV__COUNT] = {
@@ -79,6 +87,9 @@ static const char *const event_names[EBB_HEV__COUNT] = {
     [EBB_HEV_COMPENSATE_IMPOSSIBLE] = "compensate_impossible",
     [EBB_HEV_COMPENSATE_OK] = "compensate_ok",
     [EBB_HEV_COMPENSATE_FAILED] = "compensate_failed",
+    [EBB_HEV_RESTORE] = "restore",
+    [EBB_HEV_RESTORE_OK] = "restore_ok",
+    [EBB_HEV_RESTORE_FAILED] = "restore_failed",
 };
 
 static const char *const action_names[EBB_HACT__COUNT] = {
@@ -92,6 +103,7 @@ static const char *const action_names[EBB_HACT__COUNT] = {
     [EBB_HACT_MARK_UNKNOWN] = "mark_unknown",
     [EBB_HACT_COUNT_FAILURE] = "count_failure",
     [EBB_HACT_SEND_COMPENSATION] = "send_compensation",
+    [EBB_HACT_SEND_RESTORE] = "send_restore",
 };
 
 static const ebb_fsm_table table = {

@@ -19,6 +19,9 @@ typedef enum ebb_host_state {
     EBB_HOST_COMPENSATING, /* compensation job (migrate back or restore) is out */
     EBB_HOST_COMPENSATED,  /* back at its start revision */
     EBB_HOST_COMPENSATION_FAILED,
+    EBB_HOST_RESTORING, /* a migrate or verify step failed after the database moved: the backup of
+                           this run is being restored */
+    EBB_HOST_RESTORED,  /* failed, and back at its start revision from the backup (a failure) */
     EBB_HOST__COUNT
 } ebb_host_state;
 
@@ -40,6 +43,9 @@ typedef enum ebb_host_event {
     EBB_HEV_COMPENSATE_IMPOSSIBLE, /* no path back and no backup */
     EBB_HEV_COMPENSATE_OK,
     EBB_HEV_COMPENSATE_FAILED,
+    EBB_HEV_RESTORE,        /* migrate/verify failed, the database moved, a backup of this run */
+    EBB_HEV_RESTORE_OK,     /* the backup is restored and checked */
+    EBB_HEV_RESTORE_FAILED, /* the restore failed */
     EBB_HEV__COUNT
 } ebb_host_event;
 
@@ -54,6 +60,7 @@ typedef enum ebb_host_action {
     EBB_HACT_MARK_UNKNOWN,       /* start the silence timer */
     EBB_HACT_COUNT_FAILURE,      /* one more failure against the run's budget */
     EBB_HACT_SEND_COMPENSATION,  /* migrate back to the start revision, or restore the backup */
+    EBB_HACT_SEND_RESTORE,       /* count the failure and restore this run's backup on the host */
     EBB_HACT__COUNT
 } ebb_host_action;
 

@@ -74,6 +74,7 @@ static bool in_flight(ebb_host_state s)
     case EBB_HOST_ROLLING_BACK:
     case EBB_HOST_RECOVERING:
     case EBB_HOST_COMPENSATING:
+    case EBB_HOST_RESTORING:
         return true;
     default:
         return false;
@@ -152,6 +153,12 @@ static void host_action(ctx *c, size_t i, ebb_host_action act)
         send_job(c, i, "compensate", 0, job, c->now + timeout_of(r, job) + silent);
         break;
     }
+    case EBB_HACT_SEND_RESTORE:
+        r->failures++;
+        h->attempt = 0;
+        send_job(c, i, "restore", h->step - 1, EBB_JOB_RESTORE,
+                 c->now + timeout_of(r, EBB_JOB_RESTORE) + silent);
+        break;
     case EBB_HACT_MARK_UNKNOWN:
         h->deadline = c->now + silent; /* the job stays out: a late answer still counts */
         break;
@@ -458,9 +465,20 @@ static bool on_step_result(ctx *c, size_t i, const ebb_rollout_event *ev)
     ebb_rollout_host *h = &r->hosts[i];
     const ebb_plan_host *ph = &c->plan->hosts[i];
     ebb_job_kind kind = ph->steps[h->step - 1];
+    if (kind == EBB_JOB_MIGRATE)
+        h->moved = ev->moved;
     if (!ev->ok) {
         bool retry = kind == EBB_JOB_HEALTH && h->attempt < r->cfg.health_retries;
-        return host_fire(c, i, retry ? EBB_HEV_STEP_RETRY : EBB_HEV_STEP_FAILED);
+        /* A downgrade (or upgrade) that stopped part way, or a schema that fails verification
+         * after the migration committed: the database is neither where it was nor where it should
+         * be, so the backup this run took goes back in. A step that failed whole left nothing to
+         * undo; an atomic wave rolls back its prepared transactions instead. */
+        bool restore = (kind == EBB_JOB_MIGRATE || kind == EBB_JOB_VERIFY) && h->moved &&
+                       h->backup_id[0] != '\0' && !c->plan->atomic;
+        return host_fire(c, i,
+                         retry     ? EBB_HEV_STEP_RETRY
+                         : restore ? EBB_HEV_RESTORE
+                                   : EBB_HEV_STEP_FAILED);
     }
     if (kind == EBB_JOB_BACKUP && ev->backup_id != NULL)
         snprintf(h->backup_id, sizeof h->backup_id, "%s", ev->backup_id);
@@ -488,9 +506,15 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
                                      "run %s: no job %s is out (a late or repeated result)",
                                      r->run_id, ev->job_id));
     ebb_rollout_host *h = &r->hosts[i];
-    if (!ev->ok)
+    if (!ev->ok && h->state == EBB_HOST_RESTORING) {
+        char first[sizeof h->error]; /* keep what failed first: it is why the restore ran */
+        memcpy(first, h->error, sizeof first);
+        snprintf(h->error, sizeof h->error, "%.160s; restore: %s", first,
+                 ev->error != NULL ? ev->error : "failed");
+    } else if (!ev->ok) {
         snprintf(h->error, sizeof h->error, "%s: %s", ebb_job_kind_name(h->job),
                  ev->error != NULL ? ev->error : "failed");
+    }
     switch (h->state) {
     case EBB_HOST_RUNNING:
     case EBB_HOST_UNKNOWN:
@@ -506,6 +530,8 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
                          h->recovery_step == N_RECOVERY ? EBB_HEV_LAST_STEP_OK : EBB_HEV_STEP_OK);
     case EBB_HOST_COMPENSATING:
         return host_fire(c, i, ev->ok ? EBB_HEV_COMPENSATE_OK : EBB_HEV_COMPENSATE_FAILED);
+    case EBB_HOST_RESTORING:
+        return host_fire(c, i, ev->ok ? EBB_HEV_RESTORE_OK : EBB_HEV_RESTORE_FAILED);
     default:
         return fail(c, ebb_error_set(c->err, EBB_E_INTERNAL,
                                      "run %s: job %s is out on a host in state %s", r->run_id,

@@ -45,6 +45,7 @@ typedef struct ebb_rollout_host {
     char job_id[EBB_JOB_ID_HEX]; /* "" when no job is out */
     long long deadline;          /* when the job out times out, or the silence ends */
     char backup_id[EBB_BACKUP_ID_MAX]; /* from the backup step's result */
+    bool moved;                        /* this run's migrate step moved the database */
     char error[256];                   /* the last failure */
 } ebb_rollout_host;
 
@@ -88,6 +89,7 @@ typedef struct ebb_rollout_event {
     bool ok;                  /* RESULT */
     const char *error;        /* RESULT, when !ok */
     const char *backup_id;    /* RESULT of a backup job */
+    bool moved;               /* RESULT of a migrate job: its revisions after differ from before */
     const char *operator_key; /* APPROVE */
 } ebb_rollout_event;
 

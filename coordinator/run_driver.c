@@ -484,6 +484,18 @@ static ebb_code audit_result(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms
     return code;
 }
 
+/* The job's revisions after differ from before (a migrate that committed at least one step). */
+static bool revisions_moved(const ebb_driver_result *r)
+{
+    if (r->n_before != r->n_after)
+        return true;
+    for (size_t k = 0; k < r->n_before; k++)
+        if (r->revisions_before[k] == NULL || r->revisions_after[k] == NULL ||
+            strcmp(r->revisions_before[k], r->revisions_after[k]) != 0)
+            return true;
+    return false;
+}
+
 ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, int64_t now_ms,
                                bool *matched, ebb_error *err)
 {
@@ -503,7 +515,8 @@ ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, in
                             .job_id = r->job_id,
                             .ok = r->ok,
                             .error = r->ok ? NULL : error,
-                            .backup_id = r->backup_id};
+                            .backup_id = r->backup_id,
+                            .moved = revisions_moved(r)};
     result_ctx ctx = {r, i};
     const ebb_plan_host *ph = &e->plan.hosts[i];
     const char *step_name = ebb_job_kind_name(e->run.hosts[i].job);

@@ -242,6 +242,8 @@ json_t *ebb_rollout_event_to_json(const ebb_rollout_event *ev)
             json_object_set_new(o, "error", json_string(ev->error));
         if (ev->backup_id != NULL)
             json_object_set_new(o, "backup_id", json_string(ev->backup_id));
+        if (ev->moved)
+            json_object_set_new(o, "moved", json_true());
     }
     if (ev->operator_key != NULL)
         json_object_set_new(o, "operator_key_id", json_string(ev->operator_key));
@@ -264,6 +266,7 @@ ebb_code ebb_rollout_event_from_json(const json_t *j, ebb_rollout_event *out, eb
     ev.ok = json_is_true(json_object_get(j, "ok"));
     ev.error = json_string_value(json_object_get(j, "error"));
     ev.backup_id = json_string_value(json_object_get(j, "backup_id"));
+    ev.moved = json_is_true(json_object_get(j, "moved")); /* absent in journals before it existed */
     ev.operator_key = json_string_value(json_object_get(j, "operator_key_id"));
     if (ev.kind == EBB_EV_RESULT && ev.job_id == NULL)
         return ebb_error_set(err, EBB_E_INVALID, "a recorded result event has no job id");

@@ -25,7 +25,8 @@ json_t *ebb_run_entry_json(const ebb_run_entry *e, bool detail)
         if (r->hosts[i].state == EBB_HOST_DONE)
             done++;
         else if (r->hosts[i].state == EBB_HOST_FAILED ||
-                 r->hosts[i].state == EBB_HOST_COMPENSATION_FAILED)
+                 r->hosts[i].state == EBB_HOST_COMPENSATION_FAILED ||
+                 r->hosts[i].state == EBB_HOST_RESTORED)
             failed++;
     }
     json_t *approvers = json_array();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Interim demo of ebb's message layer (until the full fleet demo exists):
-# installs dependencies, builds into ./build-demo, and runs the loopback
+# The smaller of ebb's two demos (the fleet demo is deploy/demo.sh): the
+# signed message layer alone. Installs dependencies, builds into ./build-demo, and runs the loopback
 # exchange of tests/integration/test_wire_loopback.sh with an explanation.
 # Usage: deploy/demo-wire.sh
 set -euo pipefail

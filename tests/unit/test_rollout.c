@@ -100,6 +100,19 @@ static void answer(sim *s, size_t h, bool ok)
                                     .backup_id = bk});
 }
 
+/* Answer host h's migrate job: ok or failed, with the database moved or not. */
+static void answer_migrate(sim *s, size_t h, bool ok, bool moved)
+{
+    char id[EBB_JOB_ID_HEX];
+    assert_int_equal(s->run.hosts[h].job, EBB_JOB_MIGRATE);
+    memcpy(id, s->run.hosts[h].job_id, sizeof id);
+    apply_ok(s, (ebb_rollout_event){.kind = EBB_EV_RESULT,
+                                    .job_id = id,
+                                    .ok = ok,
+                                    .error = ok ? NULL : "step 0003 failed",
+                                    .moved = moved});
+}
+
 /* Answer ok until host h's job out is `until` (or none is out). */
 static void answer_until(sim *s, size_t h, ebb_job_kind until)
 {
@@ -282,6 +295,73 @@ static void test_failure_compensates(void **state)
     }
     assert_int_equal(s.run.state, EBB_RUN_COMPENSATED);
     assert_int_equal(find_action(&s, EBB_ACT_END_RUN)->end_state, EBB_RUN_COMPENSATED);
+    sim_fini(&s);
+}
+
+/* A migrate that failed part way (the database moved): this run's backup goes back in, the failure
+ * counts, the run halts; the hosts not started are never touched. */
+static void test_failed_migrate_restores_backup(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    in.strategy.canary = 1;
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    answer_until(&s, 0, EBB_JOB_MIGRATE);
+    assert_string_equal(s.run.hosts[0].backup_id, "bk-prod-01");
+    answer_migrate(&s, 0, false, true);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTORING);
+    assert_int_equal(s.run.failures, 1);
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 1);
+    const ebb_rollout_action *a = find_action(&s, EBB_ACT_SEND_JOB);
+    assert_int_equal(a->host, 0);
+    assert_string_equal(a->backup_id, "bk-prod-01");
+    assert_int_equal(s.run.state, EBB_RUN_FAILING); /* budget 0: nothing new starts */
+    /* the restore is in flight: the run waits for it */
+    answer(&s, 0, true);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTORED);
+    assert_string_equal(s.run.hosts[0].error, "migrate: step 0003 failed");
+    assert_int_equal(s.run.state, EBB_RUN_FAILED);
+    for (size_t h = 1; h < 6; h++)
+        assert_int_equal(s.run.hosts[h].state, EBB_HOST_CANCELLED);
+    sim_fini(&s);
+}
+
+/* A step that failed whole left nothing to undo: no restore. A restore that fails ends the host
+ * failed, both errors kept. A verify failure after a migration that moved restores too. */
+static void test_restore_only_when_moved(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    in.strategy.canary = 3;
+    in.strategy.max_parallel = 3;
+    in.strategy.budget_count = 5;
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    answer_until(&s, 0, EBB_JOB_MIGRATE);
+    answer_migrate(&s, 0, false, false);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_FAILED);
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 0);
+
+    answer_until(&s, 1, EBB_JOB_MIGRATE);
+    answer_migrate(&s, 1, false, true);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_RESTORING);
+    answer(&s, 1, false);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
+    assert_string_equal(s.run.hosts[1].error, "migrate: step 0003 failed; restore: boom");
+
+    answer_until(&s, 2, EBB_JOB_MIGRATE);
+    answer_migrate(&s, 2, true, true);
+    assert_int_equal(s.run.hosts[2].job, EBB_JOB_VERIFY);
+    answer(&s, 2, false);
+    assert_int_equal(s.run.hosts[2].state, EBB_HOST_RESTORING);
+    answer(&s, 2, true);
+    assert_int_equal(s.run.hosts[2].state, EBB_HOST_RESTORED);
+    assert_int_equal(s.run.failures, 3);
+    assert_int_equal(s.run.state, EBB_RUN_RUNNING); /* within the budget: the next wave runs */
+    assert_int_equal(s.run.wave, 1);
     sim_fini(&s);
 }
 
@@ -622,6 +702,8 @@ int main(void)
         cmocka_unit_test(test_success_three_waves_with_soak),
         cmocka_unit_test(test_failure_halts),
         cmocka_unit_test(test_failure_compensates),
+        cmocka_unit_test(test_failed_migrate_restores_backup),
+        cmocka_unit_test(test_restore_only_when_moved),
         cmocka_unit_test(test_compensation_impossible_without_backup),
         cmocka_unit_test(test_unknown_host_counts_after_timeout),
         cmocka_unit_test(test_halt_resume_abort),

@@ -1,0 +1,1 @@
+DROP VIEW big_orders;

@@ -1,0 +1,1 @@
+CREATE INDEX orders_account_idx ON orders (account_id);
