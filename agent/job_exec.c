@@ -12,6 +12,7 @@
 #include "agent/graph.h"
 #include "agent/job_internal.h"
 #include "agent/job_journal.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 
 /* How long a cancel job keeps trying to reach a statement of the job it cancels. */
@@ -573,8 +574,32 @@ static ebb_code do_cancel(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 
 /* ---- Execute ---- */
 
+/* The failpoint at the start of an action (common/failpoint.h), or NULL. */
+static const char *failpoint_of(ebb_job_action action)
+{
+    switch (action) {
+    case EBB_JOB_PRECHECK:
+        return "precheck";
+    case EBB_JOB_STOP_SERVICES:
+        return "stop_services";
+    case EBB_JOB_VERIFY:
+        return "verify";
+    case EBB_JOB_START_SERVICES:
+        return "start_services";
+    case EBB_JOB_HEALTH:
+        return "health";
+    case EBB_JOB_RESTORE:
+        return "restore";
+    default:
+        return NULL;
+    }
+}
+
 static ebb_code dispatch(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 {
+    const char *fp = failpoint_of(jc->cmd->action);
+    if (fp != NULL)
+        ebb_failpoint(fp); /* test-only; inert unless EBB_FAILPOINTS is set */
     switch (jc->cmd->action) {
     case EBB_JOB_INSPECT:
         return job_do_inspect(jc, err);
