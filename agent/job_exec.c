@@ -582,6 +582,10 @@ static const char *failpoint_of(ebb_job_action action)
         return "precheck";
     case EBB_JOB_STOP_SERVICES:
         return "stop_services";
+    case EBB_JOB_BACKUP:
+        return "backup";
+    case EBB_JOB_MIGRATE:
+        return "migrate";
     case EBB_JOB_VERIFY:
         return "verify";
     case EBB_JOB_START_SERVICES:

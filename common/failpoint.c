@@ -15,8 +15,8 @@
 #include "common/log.h"
 
 const char *const EBB_FAILPOINT_NAMES[] = {
-    "precheck", "stop_services", "backup.dump", "migrate.commit", "verify", "start_services",
-    "health",   "restore",       NULL,
+    "precheck", "stop_services",  "backup", "backup.dump", "migrate", "migrate.commit",
+    "verify",   "start_services", "health", "restore",     NULL,
 };
 
 #define N_POINTS (sizeof EBB_FAILPOINT_NAMES / sizeof EBB_FAILPOINT_NAMES[0] - 1)
@@ -88,6 +88,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static ebb_failpoint_action g_action[N_POINTS];
 static bool g_fired[N_POINTS]; /* under g_mu */
 static char g_dir[1024];
+static ebb_error g_err; /* why the spec arms nothing (code EBB_OK when it parsed) */
 
 static void read_spec(void)
 {
@@ -108,6 +109,7 @@ static void read_spec(void)
         if (rc != EBB_OK) {
             ebb_log(EBB_LOG_ERROR, "failpoint", "%s; no failpoint is armed", err.msg);
             memset(g_action, 0, sizeof g_action);
+            g_err = err;
         } else {
             snprintf(g_dir, sizeof g_dir, "%s", dir != NULL ? dir : "");
             ebb_log(EBB_LOG_WARN, "failpoint",
@@ -153,6 +155,16 @@ static void hold(const char *name)
     unlink(release);
     unlink(held);
     ebb_log(EBB_LOG_WARN, "failpoint", "%s: released", name);
+}
+
+ebb_code ebb_failpoint_init(ebb_error *err)
+{
+    pthread_once(&g_once, read_spec);
+    if (g_err.code == EBB_OK)
+        return EBB_OK;
+    if (err != NULL)
+        *err = g_err;
+    return g_err.code;
 }
 
 void ebb_failpoint(const char *name)

@@ -25,11 +25,12 @@
  * armed points are logged (warn) then, and each firing is logged too.
  *
  * Names (EBB_FAILPOINT_NAMES): the start of the agent's precheck,
- * stop_services, verify, start_services, health and restore actions;
- * "backup.dump" once pg_dump has written the dump, before its checksum,
- * verification and manifest; "migrate.commit" inside a migration step's
- * transaction (or the single transaction of a whole path) after its
- * statements and registry rows, before COMMIT or PREPARE TRANSACTION.
+ * stop_services, backup, migrate, verify, start_services, health and
+ * restore jobs (after the job's "started" record); "backup.dump" once
+ * pg_dump has written the dump, before its checksum, verification and
+ * manifest; "migrate.commit" inside a migration step's transaction (or the
+ * single transaction of a whole path) after its statements and registry
+ * rows, before COMMIT or PREPARE TRANSACTION.
  */
 
 typedef enum ebb_failpoint_action {
@@ -49,6 +50,14 @@ extern const char *const EBB_FAILPOINT_NAMES[];
  */
 EBB_MUSTCHECK ebb_code ebb_failpoint_spec_action(const char *spec, const char *name,
                                                  ebb_failpoint_action *out, ebb_error *err);
+
+/*
+ * Read EBB_FAILPOINTS now (otherwise it is read at the first failpoint
+ * reached), so that a program can refuse to start with a spec that arms
+ * nothing: EBB_E_INVALID naming the problem (a malformed spec, or hold
+ * without EBB_FAILPOINT_DIR). EBB_OK when the variable is unset.
+ */
+EBB_MUSTCHECK ebb_code ebb_failpoint_init(ebb_error *err);
 
 /*
  * The failpoint called name (one of EBB_FAILPOINT_NAMES): nothing unless

@@ -75,6 +75,13 @@ static void test_spec(void **state)
     }
 }
 
+static void test_init(void **state)
+{
+    (void)state;
+    /* The spec main() set parses and holds have a directory. */
+    assert_int_equal(ebb_failpoint_init(NULL), EBB_OK);
+}
+
 static atomic_bool passed;
 
 static void *reach_verify(void *arg)
@@ -143,6 +150,7 @@ int main(void)
     setenv("EBB_FAILPOINT_DIR", dir, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec),
+        cmocka_unit_test(test_init),
         cmocka_unit_test(test_hold),
         cmocka_unit_test(test_abort),
     };
