@@ -184,6 +184,14 @@ const ebb_agent_db *ebb_agent_config_find_db(const ebb_agent_config *cfg, const 
 EBB_MUSTCHECK ebb_code ebb_agent_config_check(const ebb_agent_config *cfg, ebb_error *err);
 
 /*
+ * For a command that needs a usable configuration: ebb_agent_config_load,
+ * then ebb_agent_config_check. On failure prints "PROG: message" to stderr
+ * and returns EBB_EXIT_CONFIG; on success sets *out (caller frees) and
+ * returns EBB_EXIT_OK.
+ */
+int ebb_agent_config_open_for(const char *prog, const char *path, ebb_agent_config **out);
+
+/*
  * `ebb-agent check-config --config FILE`: load + check, prints "FILE: ok"
  * or the error. Returns the exit code (0 ok, 2 usage, 3 configuration).
  */

@@ -201,6 +201,18 @@ int ebb_agent_check_config_main(int argc, char **argv)
         check_usage(stderr);
         return EBB_EXIT_USAGE;
     }
+    ebb_agent_config *cfg = NULL;
+    int code = ebb_agent_config_open_for("ebb-agent check-config", path, &cfg);
+    if (code != EBB_EXIT_OK)
+        return code;
+    printf("%s: ok (agent %s, %zu database%s)\n", path, cfg->agent_id, cfg->n_dbs,
+           cfg->n_dbs == 1 ? "" : "s");
+    ebb_agent_config_free(cfg);
+    return EBB_EXIT_OK;
+}
+
+int ebb_agent_config_open_for(const char *prog, const char *path, ebb_agent_config **out)
+{
     ebb_error err;
     ebb_error_clear(&err);
     ebb_agent_config *cfg = NULL;
@@ -208,12 +220,10 @@ int ebb_agent_check_config_main(int argc, char **argv)
     if (rc == EBB_OK)
         rc = ebb_agent_config_check(cfg, &err);
     if (rc != EBB_OK) {
-        fprintf(stderr, "ebb-agent check-config: %s\n", err.msg);
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
         ebb_agent_config_free(cfg);
         return EBB_EXIT_CONFIG;
     }
-    printf("%s: ok (agent %s, %zu database%s)\n", path, cfg->agent_id, cfg->n_dbs,
-           cfg->n_dbs == 1 ? "" : "s");
-    ebb_agent_config_free(cfg);
+    *out = cfg;
     return EBB_EXIT_OK;
 }

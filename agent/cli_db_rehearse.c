@@ -222,6 +222,11 @@ int ebb_cli_db_cmd_rehearse(ebb_cli_db *c)
                             .statement_timeout_ms = c->statement_timeout_ms,
                             .stop = &stop_requested,
                             .note = on_walk_note};
+    /* Alembic runs against the scratch copy, never the real database. */
+    ebb_alembic_conf scratch_alembic = c->alembic;
+    scratch_alembic.dsn = s.conninfo;
+    if (c->graph.kind == EBB_SOURCE_ALEMBIC)
+        ro.alembic = &scratch_alembic;
     ebb_pg *pg = NULL;
     ebb_code code = ebb_pg_connect(s.conninfo, "ebb-agent rehearse", &pg, &err);
     if (code == EBB_OK)

@@ -55,17 +55,12 @@ int ebb_agent_run_main(int argc, char **argv)
         run_usage(stderr);
         return EBB_EXIT_USAGE;
     }
+    ebb_agent_config *cfg = NULL;
+    int code = ebb_agent_config_open_for("ebb-agent run", path, &cfg);
+    if (code != EBB_EXIT_OK)
+        return code;
     ebb_error err;
     ebb_error_clear(&err);
-    ebb_agent_config *cfg = NULL;
-    ebb_code rc = ebb_agent_config_load(path, &cfg, &err);
-    if (rc == EBB_OK)
-        rc = ebb_agent_config_check(cfg, &err);
-    if (rc != EBB_OK) {
-        fprintf(stderr, "ebb-agent run: %s\n", err.msg);
-        ebb_agent_config_free(cfg);
-        return EBB_EXIT_CONFIG;
-    }
     ebb_log_level level = EBB_LOG_INFO;
     if (ebb_log_level_parse(cfg->log_level, &level, &err) != EBB_OK) {
         fprintf(stderr, "ebb-agent run: %s: agent.log_level: %s\n", path, err.msg);
@@ -87,7 +82,7 @@ int ebb_agent_run_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     ebb_daemon_opts opts = {.status_path = status, .stop = &stop_flag};
-    rc = ebb_daemon_run(cfg, &opts, &err);
+    ebb_code rc = ebb_daemon_run(cfg, &opts, &err);
     if (rc != EBB_OK) {
         ebb_log(EBB_LOG_ERROR, "agent", "cannot start: %s", err.msg);
         ebb_agent_config_free(cfg);

@@ -410,6 +410,47 @@ static ebb_code resolve_set(const ebb_graph *graph, const ebb_state *state, cons
     return EBB_OK;
 }
 
+/* EBB_TARGET_APPLY_ONE / REVERT_ONE: a path of exactly that revision, when it can run alone. */
+static ebb_code resolve_one(const ebb_graph *graph, const ebb_state *state,
+                            const ebb_target *target, ebb_path *out, ebb_error *err)
+{
+    long idx = ebb_graph_find(graph, target->id);
+    if (idx < 0)
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "unknown revision '%s'", target->id);
+    const ebb_revision *rev = &graph->revs[idx];
+    bool up = target->kind == EBB_TARGET_APPLY_ONE;
+    if (state->applied[idx] == up)
+        return ebb_error_set(err, EBB_E_INVALID, "revision %s is %s applied", rev->id,
+                             up ? "already" : "not");
+    if (up) {
+        for (size_t p = 0; p < rev->n_parents; p++)
+            if (!state->applied[rev->parents[p]])
+                return ebb_error_set(err, EBB_E_INVALID,
+                                     "revision %s cannot be applied alone: its parent %s is not "
+                                     "applied",
+                                     rev->id, graph->revs[rev->parents[p]].id);
+    } else {
+        for (size_t i = 0; i < graph->count; i++) {
+            if (!state->applied[i])
+                continue;
+            for (size_t p = 0; p < graph->revs[i].n_parents; p++)
+                if (graph->revs[i].parents[p] == (size_t)idx)
+                    return ebb_error_set(err, EBB_E_INVALID,
+                                         "revision %s cannot be reverted alone: applied revision "
+                                         "%s depends on it",
+                                         rev->id, graph->revs[i].id);
+        }
+    }
+    size_t *steps = malloc(sizeof *steps);
+    if (steps == NULL)
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory resolving a target");
+    steps[0] = (size_t)idx;
+    out->direction = up ? EBB_DIR_UP : EBB_DIR_DOWN;
+    out->steps = steps;
+    out->count = 1;
+    return EBB_OK;
+}
+
 ebb_code ebb_path_resolve(const ebb_graph *graph, const ebb_state *state, const ebb_target *target,
                           ebb_path *out, ebb_error *err)
 {
@@ -420,6 +461,8 @@ ebb_code ebb_path_resolve(const ebb_graph *graph, const ebb_state *state, const 
                              state->count, graph->count);
     ebb_path path = {EBB_DIR_NONE, NULL, 0};
     ebb_code rc = EBB_OK;
+    if (target->kind == EBB_TARGET_APPLY_ONE || target->kind == EBB_TARGET_REVERT_ONE)
+        return resolve_one(graph, state, target, out, err);
     if (target->kind == EBB_TARGET_RELATIVE) {
         if (target->steps == 0)
             return ebb_error_set(err, EBB_E_INVALID, "relative target of zero steps");

@@ -39,6 +39,12 @@ typedef enum ebb_target_kind {
     EBB_TARGET_BASE,     /* nothing */
     EBB_TARGET_RELATIVE, /* +N or -N steps from the current state */
     EBB_TARGET_HEADS,    /* every revision, whatever the number of heads (Alembic's "heads") */
+    /* Exactly one revision (id), for step-by-step walks such as rehearsals on
+     * graphs with branches: APPLY_ONE applies it alone (its parents must be
+     * applied), REVERT_ONE reverts it alone (no applied revision may have it
+     * as a parent). Never parsed from text. */
+    EBB_TARGET_APPLY_ONE,
+    EBB_TARGET_REVERT_ONE,
 } ebb_target_kind;
 
 typedef struct ebb_target {

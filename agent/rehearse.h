@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "agent/fingerprint.h"
+#include "agent/alembic.h"
 #include "agent/graph.h"
 #include "agent/migration.h"
 #include "agent/registry.h"
@@ -197,6 +198,9 @@ typedef struct ebb_rehearse_opts {
     bool strict;         /* irreversible counts as broken */
     long lock_timeout_ms;
     long statement_timeout_ms;
+    /* Alembic graphs: how to run Alembic, with dsn naming the SCRATCH database
+     * (borrowed; required for Alembic graphs, NULL otherwise). */
+    const ebb_alembic_conf *alembic;
     /* Set asynchronously (a signal handler): the walk stops at its next step
      * boundary (a running statement finishes first), reports the revision
      * in progress and the rest as not run, and sets interrupted. May be NULL. */

@@ -71,6 +71,7 @@ static ebb_code migrate(ebb_pg *pg, const ebb_graph *graph, const ebb_target *ta
     mo.lock_held = true;
     mo.lock_timeout_ms = o->lock_timeout_ms;
     mo.statement_timeout_ms = o->statement_timeout_ms;
+    mo.alembic = o->alembic;
     /* The walk compares with the fingerprint read before the up itself. */
     mo.skip_fingerprint_check = true;
     ebb_migrate_result res;
@@ -142,9 +143,13 @@ static ebb_code rehearse_one(ebb_pg *pg, const ebb_graph *graph, size_t idx,
     const ebb_revision *rev = &graph->revs[idx];
     ebb_rehearse_outcome *out = &e->outcome;
     out->reached = true;
-    ebb_target up = {.kind = EBB_TARGET_REVISION};
+    /* Exactly this revision, up and down: on a graph with branches the other
+     * branch's revisions stay applied (a revision id target would mean "only
+     * its ancestors"). */
+    ebb_target up = {.kind = EBB_TARGET_APPLY_ONE};
     snprintf(up.id, sizeof up.id, "%s", rev->id);
-    ebb_target down = {.kind = EBB_TARGET_RELATIVE, .steps = -1};
+    ebb_target down = {.kind = EBB_TARGET_REVERT_ONE};
+    snprintf(down.id, sizeof down.id, "%s", rev->id);
 
     ebb_fingerprint before;
     ebb_code rc = ebb_fingerprint_read(pg, &before, err);

@@ -171,8 +171,10 @@ static ebb_code load_policy(ebb_coord_env *e, const config_setting_t *g, ebb_err
     long long approvals = 0, window = 0;
     bool promotion = true;
     p->require_backup = true;
+    /* promote_from is filled by the caller (it knows the order); "" marks promotion on. */
+    p->promote_from = "";
     if (g == NULL)
-        return EBB_OK;
+        return EBB_OK; /* no policy group: the defaults, promotion order included */
     ebb_code rc = ebb_config_check_keys(g, policy_keys, err);
     if (rc == EBB_OK)
         rc = ebb_config_opt_int(g, "approvals", 0, 0, EBB_ROLLOUT_MAX_APPROVERS, &approvals, err);
@@ -188,7 +190,6 @@ static ebb_code load_policy(ebb_coord_env *e, const config_setting_t *g, ebb_err
         rc = ebb_config_opt_bool(g, "promotion", true, &promotion, err);
     p->approvals = (unsigned)approvals;
     p->rollback_window_s = (long)window;
-    /* promote_from is filled by the caller (it knows the order); a marker for now. */
     p->promote_from = promotion ? "" : NULL;
     return rc;
 }

@@ -11,6 +11,9 @@ PACKAGES=(
   libconfig-dev libjansson-dev libpcre2-dev
   # tests
   libcmocka-dev postgresql-15 postgresql-client-15 iproute2 procps jq
+  # packaging (cpack -G DEB: dpkg-shlibdeps) and its test (duk: the
+  # JavaScript engine polkitd runs the deploy/polkit rule on)
+  dpkg-dev duktape
   # migration tools ebb drives or is compared with
   alembic python3-sqlalchemy python3-psycopg2 sqitch libdbd-pg-perl
 )

@@ -152,6 +152,32 @@ static void expect_error(const char *from, const char *to, const char *want)
         fail_msg("expected '%s' in: %s", want, err.msg);
 }
 
+static void test_promotion_is_on_by_default(void **state)
+{
+    /* An environment without a policy group still follows the promotion order;
+     * `promotion = false` is the only way to switch it off. */
+    (void)state;
+    char path[4200];
+    write_conf("promo.conf",
+               "coordinator = { key_file = \"coord.key\"; journal_dir = \"state\";\n"
+               "  listen = { agents = \"tcp://127.0.0.1:7400\"; operators = \"ipc:///tmp/o\"; }; };\n"
+               "environments = ( { name = \"dev\"; }, { name = \"staging\"; },\n"
+               "  { name = \"prod\"; policy = { promotion = false; }; } );\n"
+               "operators = ( { name = \"alice\"; public_key = \"@PK@\";\n"
+               "  grants = ( { env = \"*\"; roles = [\"read\"]; } ); } );\n",
+               path, sizeof path);
+    ebb_coord_config *c = NULL;
+    ebb_error err;
+    if (ebb_coord_config_load(path, &c, &err) != EBB_OK)
+        fail_msg("%s", err.msg);
+    assert_null(ebb_coord_config_env(c, "dev")->policy.promote_from);
+    const char *from = ebb_coord_config_env(c, "staging")->policy.promote_from;
+    assert_non_null(from);
+    assert_string_equal(from, "dev");
+    assert_null(ebb_coord_config_env(c, "prod")->policy.promote_from);
+    ebb_coord_config_free(c);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -174,6 +200,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_promotion_is_on_by_default),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -249,6 +249,56 @@ static void test_branch_and_merge(void **state)
     ebb_graph_fini(&g);
 }
 
+/* Resolve an exact-step target (APPLY_ONE / REVERT_ONE). */
+static ebb_code one_step(const ebb_graph *g, const ebb_state *st, ebb_target_kind kind,
+                         const char *id, ebb_path *p, ebb_error *err)
+{
+    ebb_target t = {.kind = kind};
+    snprintf(t.id, sizeof t.id, "%s", id);
+    return ebb_path_resolve(g, st, &t, p, err);
+}
+
+static void test_exact_steps_across_branches(void **state)
+{
+    (void)state;
+    ebb_graph g;
+    build(&g, merged, 5);
+    ebb_state st;
+    ebb_path p;
+    ebb_error err;
+
+    /* b applied: c (the other branch) can be applied alone, although "c" as a target
+     * would mean "only the ancestors of c" and is refused. */
+    state_of(&g, (const char *[]){"a", "b"}, 2, &st);
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_APPLY_ONE, "c", &p, &err), EBB_OK);
+    assert_int_equal(p.direction, EBB_DIR_UP);
+    assert_int_equal(p.count, 1);
+    assert_string_equal(g.revs[p.steps[0]].id, "c");
+    ebb_path_fini(&p);
+    /* d needs c: refused, naming the missing parent. */
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_APPLY_ONE, "d", &p, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "parent c is not applied"));
+    /* Already applied / unknown. */
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_APPLY_ONE, "b", &p, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "already applied"));
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_APPLY_ONE, "zz", &p, &err), EBB_E_NOT_FOUND);
+    ebb_state_fini(&st);
+
+    /* a b c applied: b can be reverted alone (c stays); a cannot (b and c depend on it). */
+    state_of(&g, (const char *[]){"a", "b", "c"}, 3, &st);
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_REVERT_ONE, "b", &p, &err), EBB_OK);
+    assert_int_equal(p.direction, EBB_DIR_DOWN);
+    assert_int_equal(p.count, 1);
+    assert_string_equal(g.revs[p.steps[0]].id, "b");
+    ebb_path_fini(&p);
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_REVERT_ONE, "a", &p, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "depends on it"));
+    assert_int_equal(one_step(&g, &st, EBB_TARGET_REVERT_ONE, "e", &p, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "not applied"));
+    ebb_state_fini(&st);
+    ebb_graph_fini(&g);
+}
+
 static void test_several_heads(void **state)
 {
     (void)state;
@@ -328,6 +378,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_find_and_state), cmocka_unit_test(test_target_parse),
         cmocka_unit_test(test_linear_paths),   cmocka_unit_test(test_branch_and_merge),
+        cmocka_unit_test(test_exact_steps_across_branches),
         cmocka_unit_test(test_several_heads),  cmocka_unit_test(test_graph_check),
         cmocka_unit_test(test_hash),
     };
