@@ -1,10 +1,12 @@
-/* Unit tests for the pure parts of backups: manifest JSON, ids, retention, TOC filtering, checksums, env. */
+/* Unit tests for the pure parts of backups: manifest JSON, ids, retention, TOC filtering,
+ * checksums, env. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +160,7 @@ static void test_retention(void **state)
     mk(&items[5], "a4", "app", "2024-05-01T12:00:00Z"); /* same time: id decides */
     size_t *del = NULL, n = 0;
     ebb_error err;
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, NULL, &del, &n, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, NULL, &del, &n, &err), EBB_OK);
     /* Newest two: a4, a3. Delete a2, a1, a0 (newest first). */
     assert_int_equal(n, 3);
     assert_string_equal(items[del[0]].id, "a2");
@@ -168,8 +169,7 @@ static void test_retention(void **state)
     free(del);
 
     /* The one just taken is never deleted, even when older (clock went back). */
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 1, "a0", &del, &n, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 1, "a0", &del, &n, &err), EBB_OK);
     assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(items[del[i]].id, "a0");
@@ -177,8 +177,7 @@ static void test_retention(void **state)
     }
     free(del);
     /* keep 2 with a protected one: it and the newest other (a4) stay. */
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, "a0", &del, &n, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, "a0", &del, &n, &err), EBB_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(items[del[i]].id, "a0");
@@ -186,8 +185,7 @@ static void test_retention(void **state)
     }
     free(del);
 
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 0, NULL, &del, &n, &err),
-                     EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 0, NULL, &del, &n, &err), EBB_OK);
     assert_int_equal(n, 0);
     assert_null(del);
     assert_int_equal(ebb_backup_retention_select(items, 6, "app", 10, NULL, &del, &n, &err),
@@ -206,10 +204,10 @@ static void test_toc_filter(void **state)
     assert_true(ebb_backup_toc_line_restorable("3; 2615 16385 SCHEMA - app postgres"));
     assert_true(ebb_backup_toc_line_restorable("216; 1259 16400 TABLE ebb applied postgres"));
     assert_true(ebb_backup_toc_line_restorable("3351; 0 16400 TABLE DATA ebb applied postgres"));
-    assert_true(ebb_backup_toc_line_restorable(
-        "217; 1259 16399 SEQUENCE ebb applied_seq_seq postgres"));
-    assert_true(ebb_backup_toc_line_restorable(
-        "3352; 0 0 SEQUENCE SET ebb applied_seq_seq postgres"));
+    assert_true(
+        ebb_backup_toc_line_restorable("217; 1259 16399 SEQUENCE ebb applied_seq_seq postgres"));
+    assert_true(
+        ebb_backup_toc_line_restorable("3352; 0 0 SEQUENCE SET ebb applied_seq_seq postgres"));
     assert_true(ebb_backup_toc_line_restorable(
         "3195; 2606 16410 CONSTRAINT ebb applied applied_pkey postgres"));
     assert_true(ebb_backup_toc_line_restorable("3360; 0 0 ACL ebb TABLE applied postgres"));
@@ -219,11 +217,11 @@ static void test_toc_filter(void **state)
     assert_false(ebb_backup_toc_line_restorable("3362; 0 0 COMMENT - SCHEMA ebb postgres"));
     assert_false(ebb_backup_toc_line_restorable("215; 1259 16391 TABLE ebb events postgres"));
     assert_false(ebb_backup_toc_line_restorable("3340; 0 16391 TABLE DATA ebb events postgres"));
-    assert_false(ebb_backup_toc_line_restorable(
-        "3351; 0 0 SEQUENCE OWNED BY ebb events_id_seq postgres"));
+    assert_false(
+        ebb_backup_toc_line_restorable("3351; 0 0 SEQUENCE OWNED BY ebb events_id_seq postgres"));
     assert_false(ebb_backup_toc_line_restorable("3190; 2604 16393 DEFAULT ebb events id postgres"));
-    assert_false(ebb_backup_toc_line_restorable(
-        "3340; 0 16391 TABLE DATA ebb fingerprints postgres"));
+    assert_false(
+        ebb_backup_toc_line_restorable("3340; 0 16391 TABLE DATA ebb fingerprints postgres"));
     assert_false(ebb_backup_toc_line_restorable(
         "230; 1255 16420 FUNCTION ebb events_append_only() postgres"));
     assert_false(ebb_backup_toc_line_restorable(
@@ -268,6 +266,78 @@ static void test_checksum_file_and_directory(void **state)
                      EBB_E_NOT_FOUND);
     ebb_backup_remove_path(sub);
     assert_int_equal(access(sub, F_OK), -1);
+    ebb_test_tmpdir_remove(dir);
+}
+
+static bool present(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_orphans(void **state)
+{
+    (void)state;
+    time_t t;
+    assert_int_equal(ebb_backup_id_time("20240501T120000Z-app-0000abcd", &t, NULL), EBB_OK);
+    assert_int_equal((long long)t, 1714564800LL);
+    assert_int_equal(ebb_backup_id_time("x", &t, NULL), EBB_E_INVALID);
+
+    char dir[256], sub[320], path[512];
+    assert_int_equal(ebb_test_tmpdir_make("orphans", dir, sizeof(dir)), 0);
+    /* window: 12:00:00 .. 12:00:10 */
+    const time_t since = 1714564800, until = since + 10;
+    /* a whole backup in the window: kept */
+    snprintf(path, sizeof(path), "%s/20240501T120001Z-app-00000001.dump", dir);
+    write_file(path, "dump");
+    snprintf(path, sizeof(path), "%s/20240501T120001Z-app-00000001.manifest.json", dir);
+    write_file(path, "{}");
+    /* orphans in the window: a custom dump, a directory dump, a temporary manifest with its dump */
+    snprintf(path, sizeof(path), "%s/20240501T120002Z-app-00000002.dump", dir);
+    write_file(path, "partial");
+    snprintf(sub, sizeof(sub), "%s/20240501T120003Z-app-00000003.dir", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof(path), "%s/toc.dat", sub);
+    write_file(path, "toc");
+    snprintf(path, sizeof(path), "%s/20240501T120004Z-app-00000004.dump", dir);
+    write_file(path, "dump");
+    snprintf(path, sizeof(path), "%s/20240501T120004Z-app-00000004.manifest.json.tmp", dir);
+    write_file(path, "{");
+    /* an orphan outside the window (another job's, maybe still running), other files: kept */
+    snprintf(path, sizeof(path), "%s/20240501T120011Z-app-00000005.dump", dir);
+    write_file(path, "running");
+    snprintf(path, sizeof(path), "%s/notes.txt", dir);
+    write_file(path, "x");
+
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(ebb_backup_remove_orphans(dir, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 3);
+    bool seen[5] = {false};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(strncmp(ids[i], "20240501T12000", 14), 0);
+        seen[ids[i][14] - '0'] = true;
+        free(ids[i]);
+    }
+    free(ids);
+    assert_true(seen[2] && seen[3] && seen[4] && !seen[1]);
+    assert_true(present(dir, "20240501T120001Z-app-00000001.dump"));
+    assert_true(present(dir, "20240501T120001Z-app-00000001.manifest.json"));
+    assert_false(present(dir, "20240501T120002Z-app-00000002.dump"));
+    assert_false(present(dir, "20240501T120003Z-app-00000003.dir"));
+    assert_false(present(dir, "20240501T120004Z-app-00000004.dump"));
+    assert_false(present(dir, "20240501T120004Z-app-00000004.manifest.json.tmp"));
+    assert_true(present(dir, "20240501T120011Z-app-00000005.dump"));
+    assert_true(present(dir, "notes.txt"));
+
+    /* Nothing left to remove; a missing directory is empty. */
+    assert_int_equal(ebb_backup_remove_orphans(dir, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+    snprintf(path, sizeof(path), "%s/none", dir);
+    assert_int_equal(ebb_backup_remove_orphans(path, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 0);
     ebb_test_tmpdir_remove(dir);
 }
 
@@ -319,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_toc_filter),
         cmocka_unit_test(test_checksum_file_and_directory),
+        cmocka_unit_test(test_orphans),
         cmocka_unit_test(test_pgtool_env_keeps_password_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
