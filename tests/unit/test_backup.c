@@ -1,5 +1,4 @@
-/* Unit tests for the pure parts of backups: manifest JSON, ids, retention, TOC filtering,
- * checksums, env. */
+/* Unit tests for the pure parts of backups: manifest JSON, ids, retention, TOC filtering, checksums, env. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -160,7 +159,8 @@ static void test_retention(void **state)
     mk(&items[5], "a4", "app", "2024-05-01T12:00:00Z"); /* same time: id decides */
     size_t *del = NULL, n = 0;
     ebb_error err;
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, NULL, &del, &n, &err), EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, NULL, &del, &n, &err),
+                     EBB_OK);
     /* Newest two: a4, a3. Delete a2, a1, a0 (newest first). */
     assert_int_equal(n, 3);
     assert_string_equal(items[del[0]].id, "a2");
@@ -169,7 +169,8 @@ static void test_retention(void **state)
     free(del);
 
     /* The one just taken is never deleted, even when older (clock went back). */
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 1, "a0", &del, &n, &err), EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 1, "a0", &del, &n, &err),
+                     EBB_OK);
     assert_int_equal(n, 4);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(items[del[i]].id, "a0");
@@ -177,7 +178,8 @@ static void test_retention(void **state)
     }
     free(del);
     /* keep 2 with a protected one: it and the newest other (a4) stay. */
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, "a0", &del, &n, &err), EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 2, "a0", &del, &n, &err),
+                     EBB_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_string_not_equal(items[del[i]].id, "a0");
@@ -185,7 +187,8 @@ static void test_retention(void **state)
     }
     free(del);
 
-    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 0, NULL, &del, &n, &err), EBB_OK);
+    assert_int_equal(ebb_backup_retention_select(items, 6, "app", 0, NULL, &del, &n, &err),
+                     EBB_OK);
     assert_int_equal(n, 0);
     assert_null(del);
     assert_int_equal(ebb_backup_retention_select(items, 6, "app", 10, NULL, &del, &n, &err),
@@ -204,10 +207,10 @@ static void test_toc_filter(void **state)
     assert_true(ebb_backup_toc_line_restorable("3; 2615 16385 SCHEMA - app postgres"));
     assert_true(ebb_backup_toc_line_restorable("216; 1259 16400 TABLE ebb applied postgres"));
     assert_true(ebb_backup_toc_line_restorable("3351; 0 16400 TABLE DATA ebb applied postgres"));
-    assert_true(
-        ebb_backup_toc_line_restorable("217; 1259 16399 SEQUENCE ebb applied_seq_seq postgres"));
-    assert_true(
-        ebb_backup_toc_line_restorable("3352; 0 0 SEQUENCE SET ebb applied_seq_seq postgres"));
+    assert_true(ebb_backup_toc_line_restorable(
+        "217; 1259 16399 SEQUENCE ebb applied_seq_seq postgres"));
+    assert_true(ebb_backup_toc_line_restorable(
+        "3352; 0 0 SEQUENCE SET ebb applied_seq_seq postgres"));
     assert_true(ebb_backup_toc_line_restorable(
         "3195; 2606 16410 CONSTRAINT ebb applied applied_pkey postgres"));
     assert_true(ebb_backup_toc_line_restorable("3360; 0 0 ACL ebb TABLE applied postgres"));
@@ -217,11 +220,11 @@ static void test_toc_filter(void **state)
     assert_false(ebb_backup_toc_line_restorable("3362; 0 0 COMMENT - SCHEMA ebb postgres"));
     assert_false(ebb_backup_toc_line_restorable("215; 1259 16391 TABLE ebb events postgres"));
     assert_false(ebb_backup_toc_line_restorable("3340; 0 16391 TABLE DATA ebb events postgres"));
-    assert_false(
-        ebb_backup_toc_line_restorable("3351; 0 0 SEQUENCE OWNED BY ebb events_id_seq postgres"));
+    assert_false(ebb_backup_toc_line_restorable(
+        "3351; 0 0 SEQUENCE OWNED BY ebb events_id_seq postgres"));
     assert_false(ebb_backup_toc_line_restorable("3190; 2604 16393 DEFAULT ebb events id postgres"));
-    assert_false(
-        ebb_backup_toc_line_restorable("3340; 0 16391 TABLE DATA ebb fingerprints postgres"));
+    assert_false(ebb_backup_toc_line_restorable(
+        "3340; 0 16391 TABLE DATA ebb fingerprints postgres"));
     assert_false(ebb_backup_toc_line_restorable(
         "230; 1255 16420 FUNCTION ebb events_append_only() postgres"));
     assert_false(ebb_backup_toc_line_restorable(
