@@ -13,6 +13,7 @@
 #include "agent/backup.h"
 #include "agent/backup_ops.h"
 #include "agent/pgtool.h"
+#include "common/failpoint.h"
 #include "common/fsutil.h"
 #include "common/pgsql.h"
 #include "common/runner.h"
@@ -455,6 +456,8 @@ ebb_code ebb_backup_take(const ebb_backup_opts *opts, const ebb_backup_info *inf
         if (rc != EBB_OK)
             ebb_error_prefix(err, "backup %s: pg_dump failed", m.id);
     }
+    if (rc == EBB_OK)
+        ebb_failpoint("backup.dump"); /* test-only: a dump without checksum or manifest */
     if (rc == EBB_OK)
         rc = ebb_backup_checksum(path, m.format, m.checksum, &m.size_bytes, err);
     if (rc == EBB_OK) {

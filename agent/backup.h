@@ -200,6 +200,23 @@ EBB_MUSTCHECK ebb_code ebb_backup_prune(const char *dir, const char *database, s
                                         const char *protect_id, size_t *n_removed,
                                         ebb_error *err);
 
+/* The time (UTC) in a backup id's stamp. *out set only on success; EBB_E_INVALID otherwise. */
+EBB_MUSTCHECK ebb_code ebb_backup_id_time(const char *id, time_t *out, ebb_error *err);
+
+/*
+ * Remove what interrupted backups left in dir: dumps (<id>.dump, <id>.dir)
+ * and temporary manifests (<id>.manifest.json.tmp) without a manifest,
+ * whose id was made between since and until (Unix seconds, inclusive).
+ * Only for a window in which every backup that wrote there is known to be
+ * dead (the job executor's crash recovery): a backup still running has no
+ * manifest yet either. *removed gets a malloc'd array of the *n_removed
+ * backup ids removed (each and the array freed by the caller; NULL when
+ * none); set only on success. A missing dir removes nothing.
+ */
+EBB_MUSTCHECK ebb_code ebb_backup_remove_orphans(const char *dir, time_t since, time_t until,
+                                                 char ***removed, size_t *n_removed,
+                                                 ebb_error *err);
+
 /*
  * Called after pg_restore succeeded, to check the database against the
  * manifest (registry revisions, fingerprint). Its error becomes the result.

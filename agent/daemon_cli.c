@@ -5,6 +5,7 @@
 
 #include "agent/daemon.h"
 #include "common/exit_codes.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -67,6 +68,12 @@ int ebb_agent_run_main(int argc, char **argv)
         return EBB_EXIT_CONFIG;
     }
     ebb_log_init(strcmp(cfg->log_format, "json") == 0 ? EBB_LOG_JSON : EBB_LOG_TEXT, level, 2);
+    /* Test-only (docs/testing.md): a spec that arms nothing would make a drill wait in vain. */
+    if (ebb_failpoint_init(&err) != EBB_OK) {
+        fprintf(stderr, "ebb-agent run: %s\n", err.msg);
+        ebb_agent_config_free(cfg);
+        return EBB_EXIT_CONFIG;
+    }
 
     struct sigaction sa = {.sa_handler = on_stop_signal};
     sigemptyset(&sa.sa_mask);

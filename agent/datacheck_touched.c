@@ -141,7 +141,7 @@ ebb_code ebb_datacheck_touched_tables(const char *const *scripts, size_t n_scrip
         free_names(&ns);
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory listing touched tables");
     }
-    if (ns.n > 1) /* qsort needs a valid array even for 0 elements (UBSan) */
+    if (ns.n > 1) /* ns.v is NULL when no table is named: qsort wants a pointer */
         qsort(ns.v, ns.n, sizeof *ns.v, cmp_str);
     size_t k = 0;
     for (size_t i = 0; i < ns.n; i++) {

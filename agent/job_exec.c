@@ -12,6 +12,7 @@
 #include "agent/graph.h"
 #include "agent/job_internal.h"
 #include "agent/job_journal.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 
 /* How long a cancel job keeps trying to reach a statement of the job it cancels. */
@@ -173,6 +174,33 @@ ebb_code job_conninfo(job_ctx *jc, char **out, ebb_error *err)
 
 /* ---- Open, recovery ---- */
 
+/*
+ * An interrupted backup job left its dump without a manifest: nothing lists
+ * or restores it, so it is removed (the dumps made while the job ran, every
+ * job being dead now); what was removed is added to msg (size n).
+ */
+static void remove_partial_backups(const ebb_agent_db *db, const ebb_job_unfinished *u, char *msg,
+                                   size_t n)
+{
+    char **ids = NULL;
+    size_t count = 0;
+    ebb_error err;
+    size_t l = strlen(msg);
+    if (ebb_backup_remove_orphans(db->backup.dir, (time_t)(u->received_at_ms / 1000) - 1,
+                                  time(NULL), &ids, &count, &err) != EBB_OK) {
+        snprintf(msg + l, n - l, "; its partial backup could not be removed: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        ebb_log(EBB_LOG_WARN, "jobs", "job %s: removed the partial backup %s (no manifest) from %s",
+                u->job_id, ids[i], db->backup.dir);
+        l = strlen(msg);
+        snprintf(msg + l, n - l, "%s%s", i == 0 ? "; removed its partial backup " : ", ", ids[i]);
+        free(ids[i]);
+    }
+    free(ids);
+}
+
 static void interrupted_result(ebb_job_executor *ex, const ebb_job_unfinished *u, ebb_job_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -216,6 +244,8 @@ static void interrupted_result(ebb_job_executor *ex, const ebb_job_unfinished *u
         ebb_job_db_info_fini(&info);
         ebb_pg_close(pg);
     }
+    if (u->action == EBB_JOB_BACKUP && db != NULL && db->has_backup)
+        remove_partial_backups(db, u, msg, sizeof msg);
     r->error_message = ebb_mask_secrets_dup(msg);
     if (!ok)
         ebb_job_result_fini(r);
@@ -573,8 +603,36 @@ static ebb_code do_cancel(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 
 /* ---- Execute ---- */
 
+/* The failpoint at the start of an action (common/failpoint.h), or NULL. */
+static const char *failpoint_of(ebb_job_action action)
+{
+    switch (action) {
+    case EBB_JOB_PRECHECK:
+        return "precheck";
+    case EBB_JOB_STOP_SERVICES:
+        return "stop_services";
+    case EBB_JOB_BACKUP:
+        return "backup";
+    case EBB_JOB_MIGRATE:
+        return "migrate";
+    case EBB_JOB_VERIFY:
+        return "verify";
+    case EBB_JOB_START_SERVICES:
+        return "start_services";
+    case EBB_JOB_HEALTH:
+        return "health";
+    case EBB_JOB_RESTORE:
+        return "restore";
+    default:
+        return NULL;
+    }
+}
+
 static ebb_code dispatch(ebb_job_executor *ex, job_ctx *jc, ebb_error *err)
 {
+    const char *fp = failpoint_of(jc->cmd->action);
+    if (fp != NULL)
+        ebb_failpoint(fp); /* test-only; inert unless EBB_FAILPOINTS is set */
     switch (jc->cmd->action) {
     case EBB_JOB_INSPECT:
         return job_do_inspect(jc, err);

@@ -11,6 +11,7 @@
 #include "agent/migrate_exec.h"
 #include "agent/migrate_plan.h"
 #include "agent/sql_split.h"
+#include "common/failpoint.h"
 
 void ebb_migrate_opts_init(ebb_migrate_opts *opts)
 {
@@ -232,6 +233,8 @@ static ebb_code run_stepwise(run *r, ebb_error *err)
         if (rc == EBB_OK)
             rc = record_step(r, i, started, err);
         if (rc == EBB_OK)
+            ebb_failpoint("migrate.commit"); /* test-only: the step's transaction is open */
+        if (rc == EBB_OK)
             rc = ebb_pg_commit(r->pg, err);
         if (rc != EBB_OK)
             return step_failed(r, i, started, line, rc, err);
@@ -260,6 +263,7 @@ static ebb_code run_single(run *r, ebb_error *err)
             return step_failed(r, i, step_started, line, rc, err);
         progress(r, EBB_PROGRESS_STEP_DONE, i);
     }
+    ebb_failpoint("migrate.commit"); /* test-only: the path's transaction is open */
     if (r->opts->prepare) {
         char *q = NULL;
         /* PREPARE TRANSACTION takes a literal, not a parameter: quote it as one. */

@@ -220,6 +220,24 @@ static bool is_busy(const Ebb__JobResult *r)
            strstr(r->error_message, "busy") != NULL;
 }
 
+/*
+ * A result that says what its database holds now (revisions after, live
+ * fingerprint) updates the fleet view, so the next plan starts from there
+ * and not from the agent's last hello.
+ */
+static void note_db_state(ebb_coordinator *c, const char *agent_id, const Ebb__JobResult *r)
+{
+    bool has_fp = r->fingerprint != NULL && r->fingerprint[0] != '\0';
+    if (r->database == NULL || (r->n_revisions_after == 0 && !has_fp))
+        return; /* the agent could not read the database: nothing known */
+    ebb_error err;
+    if (ebb_inventory_db_state(&c->inv, agent_id, r->database,
+                               (const char *const *)r->revisions_after, r->n_revisions_after,
+                               r->fingerprint, &err) != EBB_OK)
+        ebb_log(EBB_LOG_DEBUG, "agent", "state of %s/%s from job %s not kept: %s", agent_id,
+                r->database, r->job_id, err.msg);
+}
+
 static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_key_id *signer,
                           const Ebb__JobResult *r)
 {
@@ -227,6 +245,8 @@ static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_k
     ebb_inv_agent *a = ebb_inventory_seen(&c->inv, signer, coord_now_ms());
     ebb_code rc = EBB_OK;
     ebb_error err;
+    if (a != NULL && a->state == EBB_AGENT_ACCEPTED)
+        note_db_state(c, a->id, r);
     if (a == NULL || a->state != EBB_AGENT_ACCEPTED) {
         rc = ebb_error_set(&err, EBB_E_REFUSED, "not an accepted agent");
     } else if (coord_precheck_result(c, r)) {

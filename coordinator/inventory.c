@@ -1,6 +1,7 @@
 /* The coordinator's inventory of agents and their databases (see inventory.h). */
 #include "coordinator/inventory.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,99 @@ ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hello *h, int64_t
         a->first_seen_ms = now_ms;
     if (agent_out != NULL)
         *agent_out = a;
+    return EBB_OK;
+}
+
+/* Index of revision id in db's graph, or SIZE_MAX. */
+static size_t rev_index(const ebb_inv_db *db, const char *id)
+{
+    for (size_t i = 0; i < db->n_revs; i++)
+        if (strcmp(db->revs[i].id, id) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+/*
+ * The applied set whose heads are current: every current revision and its
+ * ancestors (an applied set is closed under parents), in the graph's
+ * topological order. False when a head is not in the graph or out of memory.
+ */
+static bool applied_of(const ebb_inv_db *db, const char *const *current, size_t n_current,
+                       char ***out, size_t *n_out)
+{
+    bool *mark = calloc(db->n_revs ? db->n_revs : 1, sizeof *mark);
+    if (mark == NULL)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < n_current; i++) {
+        size_t k = rev_index(db, current[i]);
+        ok = k != SIZE_MAX;
+        if (ok)
+            mark[k] = true;
+    }
+    /* Parents come first in revs: walking backwards reaches every ancestor. */
+    for (size_t i = db->n_revs; ok && i-- > 0;)
+        for (size_t p = 0; mark[i] && p < db->revs[i].n_parents; p++) {
+            size_t k = rev_index(db, db->revs[i].parents[p]);
+            if (k != SIZE_MAX)
+                mark[k] = true;
+        }
+    char **v = NULL;
+    size_t n = 0;
+    if (ok && db->n_revs > 0 && (v = calloc(db->n_revs, sizeof *v)) == NULL)
+        ok = false;
+    for (size_t i = 0; ok && i < db->n_revs; i++)
+        if (mark[i] && (v[n++] = strdup(db->revs[i].id)) == NULL)
+            ok = false;
+    free(mark);
+    if (!ok) {
+        free_strv(v, n);
+        return false;
+    }
+    *out = v;
+    *n_out = n;
+    return true;
+}
+
+ebb_code ebb_inventory_db_state(ebb_inventory *inv, const char *agent_id, const char *db_name,
+                                const char *const *current, size_t n_current,
+                                const char *fingerprint, ebb_error *err)
+{
+    ebb_inv_agent *a = ebb_inventory_find(inv, agent_id);
+    ebb_inv_db *db = a != NULL ? ebb_inv_agent_db(a, db_name) : NULL;
+    if (db == NULL)
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "agent %s has no database %s in the inventory",
+                             agent_id, db_name ? db_name : "(none)");
+    char **cur = NULL, **applied = NULL;
+    size_t n_applied = 0;
+    bool graph = ebb_inv_db_graph_known(db);
+    if (!dup_strv(current, n_current, &cur))
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    if (graph && !applied_of(db, current, n_current, &applied, &n_applied)) {
+        free_strv(cur, n_current);
+        /* A head the graph does not know: the hello's view stays until the next hello. */
+        return ebb_error_set(err, EBB_E_NOT_FOUND,
+                             "%s/%s: a reported revision is not in the known graph", agent_id,
+                             db->name);
+    }
+    char *fp = NULL;
+    if (fingerprint != NULL && fingerprint[0] != '\0' && (fp = strdup(fingerprint)) == NULL) {
+        free_strv(cur, n_current);
+        free_strv(applied, n_applied);
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    }
+    free_strv(db->current, db->n_current);
+    db->current = cur;
+    db->n_current = n_current;
+    if (graph) {
+        free_strv(db->applied, db->n_applied);
+        db->applied = applied;
+        db->n_applied = n_applied;
+    }
+    if (fp != NULL) {
+        free(db->fingerprint);
+        db->fingerprint = fp;
+    }
     return EBB_OK;
 }
 

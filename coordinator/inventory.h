@@ -137,6 +137,19 @@ EBB_MUSTCHECK ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hel
                                            int64_t now_ms, ebb_inv_agent **agent_out,
                                            ebb_error *err);
 
+/*
+ * What a job result says a database holds now (its current revisions, and
+ * the live fingerprint when not NULL or ""): the view the planner uses
+ * until the agent's next hello, which replaces it. The applied set becomes
+ * the current revisions and their ancestors in the known graph. All
+ * borrowed. EBB_E_NOT_FOUND (nothing changes) for an unknown agent or
+ * database, or a revision the known graph lacks.
+ */
+EBB_MUSTCHECK ebb_code ebb_inventory_db_state(ebb_inventory *inv, const char *agent_id,
+                                              const char *db_name, const char *const *current,
+                                              size_t n_current, const char *fingerprint,
+                                              ebb_error *err);
+
 /* A poll from key_id at now_ms: last_seen. The agent, or NULL when the key is unknown. */
 ebb_inv_agent *ebb_inventory_seen(ebb_inventory *inv, const ebb_key_id *key_id, int64_t now_ms);
 

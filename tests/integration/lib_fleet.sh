@@ -1,12 +1,16 @@
 # Helpers for the fleet integration tests (sourced, not run): a real
-# ebb-coordinator, six real `ebb-agent run` processes (dev-1 dev-2 staging-1
-# staging-2 prod-1 prod-2, one PostgreSQL cluster each) and the ebb CLI, all
-# on loopback (ipc sockets). The test re-executes itself under
-# `ebb-test-pg run --clusters 6 --`. CLI, polling, registry and audit helpers
-# (ebb_as, wait_for, rev, run_state, audit_verify, ...) are in lib_ebb.sh.
+# ebb-coordinator, real `ebb-agent run` processes (by default six: dev-1
+# dev-2 staging-1 staging-2 prod-1 prod-2; FLEET_HOSTS set before sourcing
+# names others, each "ENV-N"), one PostgreSQL cluster each (the host's
+# position in the list), and the ebb CLI, all on loopback (ipc sockets). The
+# test re-executes itself under `ebb-test-pg run --clusters N --`. CLI,
+# polling, registry and audit helpers (ebb_as, wait_for, rev, run_state,
+# audit_verify, ...) are in lib_ebb.sh.
 
-if [ -z "${EBB_TEST_PG_CONNINFO_6:-}" ]; then
-  exec "$EBB_BIN_DIR/tests/ebb-test-pg" run --clusters 6 -- bash "$0" "$@"
+HOSTS=${FLEET_HOSTS:-"dev-1 dev-2 staging-1 staging-2 prod-1 prod-2"}
+N_HOSTS=$(echo "$HOSTS" | wc -w)
+if [ -z "${EBB_TEST_PG_CONNINFO_1:-}" ] || [ "${EBB_TEST_PG_COUNT:-0}" -lt "$N_HOSTS" ]; then
+  exec "$EBB_BIN_DIR/tests/ebb-test-pg" run --clusters "$N_HOSTS" -- bash "$0" "$@"
 fi
 set -euo pipefail
 
@@ -17,7 +21,6 @@ FIX="$EBB_SRC_DIR/tests/fixtures/migrations/fleet"
 PSQL=/usr/lib/postgresql/15/bin/psql
 W=$(mktemp -d "${TMPDIR:-/tmp}/ebb-fleet.XXXXXX")
 chmod 755 "$W"
-HOSTS="dev-1 dev-2 staging-1 staging-2 prod-1 prod-2"
 declare -A AGENT_PID=()
 COORD_PID=
 T0=$(date +%s)
@@ -46,12 +49,14 @@ trap cleanup EXIT
 
 source "$EBB_SRC_DIR/tests/integration/lib_ebb.sh"
 
-# cluster_of HOST: the cluster index of a host.
+# cluster_of HOST: the cluster index of a host (its position in HOSTS).
 cluster_of() {
-  case "$1" in
-    dev-1) echo 1 ;; dev-2) echo 2 ;; staging-1) echo 3 ;; staging-2) echo 4 ;;
-    prod-1) echo 5 ;; prod-2) echo 6 ;;
-  esac
+  local i=1 h
+  for h in $HOSTS; do
+    if [ "$h" = "$1" ]; then echo "$i"; return; fi
+    i=$((i + 1))
+  done
+  fail "no host $1"
 }
 
 # write_coord_conf: the coordinator's configuration (STAGING_ON_FAILURE, STAGING_PROMOTION
@@ -92,14 +97,15 @@ start_coordinator() {
   wait_for 10 "[ -S '$W/op.sock' ]" || fail "the coordinator did not start listening"
 }
 
+# start_agent HOST [VAR=VALUE...]: `ebb-agent run` for HOST, with extra environment.
 start_agent() {
-  local h=$1
-  "$AGENT" run --config "$W/agent-$h.conf" --status-file "$W/agent-$h.status" \
+  local h=$1; shift
+  env "$@" "$AGENT" run --config "$W/agent-$h.conf" --status-file "$W/agent-$h.status" \
     >>"$W/agent-$h.log" 2>&1 &
   AGENT_PID[$h]=$!
 }
 
-# setup_fleet: keys, coordinator, six agents (not yet accepted); CLI environment exported.
+# setup_fleet: keys, coordinator, the agents (not yet accepted); CLI environment exported.
 setup_fleet() {
   "$EBB" keygen --out "$W/coord.key" --json >"$W/coord.json"
   "$EBB" keygen --out "$W/alice.key" >/dev/null
@@ -147,12 +153,12 @@ EOF
 
 # accept_all: every agent accepted into the environment its name starts with, and alive.
 accept_all() {
-  wait_for 30 'ebb_as alice agents --state pending --json; [ "$(js ".agents | length")" = 6 ]' ||
-    fail "six pending agents expected: $(cat "$W/out" "$W/err")"
+  wait_for 30 'ebb_as alice agents --state pending --json; [ "$(js ".agents | length")" = "$N_HOSTS" ]' ||
+    fail "$N_HOSTS pending agents expected: $(cat "$W/out" "$W/err")"
   for h in $HOSTS; do
     ebb_as alice agents accept "$h" --env "${h%-*}"
     expect_rc 0
   done
-  wait_for 30 'ebb_as alice status --json; [ "$(js "[.environments[].hosts[] | select(.alive and (.databases | length) > 0)] | length")" = 6 ]' ||
-    fail "six live accepted hosts expected: $(cat "$W/out")"
+  wait_for 30 'ebb_as alice status --json; [ "$(js "[.environments[].hosts[] | select(.alive and (.databases | length) > 0)] | length")" = "$N_HOSTS" ]' ||
+    fail "$N_HOSTS live accepted hosts expected: $(cat "$W/out")"
 }

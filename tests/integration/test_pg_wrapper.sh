@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Integration: ebb-test-pg starts clusters, exports their coordinates, passes the exit code on
-# and removes the clusters afterwards.
+# Integration: ebb-test-pg starts clusters, exports their coordinates, kills and restarts one
+# from inside (fault drills), passes the exit code on and removes the clusters afterwards.
 set -euo pipefail
 wrap="$EBB_BIN_DIR/tests/ebb-test-pg"
 psql=/usr/lib/postgresql/15/bin/psql
@@ -22,6 +22,22 @@ read -r d1 d2 <"$out"
 for d in "$d1" "$d2"; do
   if [ -e "$d" ]; then echo "cluster directory $d left behind" >&2; exit 1; fi
 done
+
+# kill / restart from inside: the server is gone after kill (a committed row survives),
+# back on the same port after restart.
+"$wrap" run -- bash -c '
+  set -e
+  '"$psql"' -XAtq -c "CREATE TABLE t AS SELECT 1 AS x"
+  "'"$wrap"'" kill 1
+  if '"$psql"' -XAtq -c "SELECT 1" 2>/dev/null; then echo "server still up after kill" >&2; exit 1; fi
+  "'"$wrap"'" restart 1
+  test "$('"$psql"' -XAtc "SELECT x FROM t")" = 1
+'
+set +e
+"$wrap" kill 1 2>/dev/null
+rc_outside=$?
+set -e
+[ "$rc_outside" -eq 1 ] || { echo "kill outside a run: expected exit 1, got $rc_outside" >&2; exit 1; }
 
 # The command's exit code comes back.
 set +e

@@ -2,6 +2,7 @@
  * ebb-test-pg: run a command against throwaway PostgreSQL clusters (shell integration tests).
  *
  *   ebb-test-pg run [--keep-log] [--clusters N] -- CMD ARGS...
+ *   ebb-test-pg kill I | restart I
  *
  * Starts N clusters (default 1), runs CMD with PGHOST, PGPORT, PGUSER,
  * PGDATABASE, EBB_TEST_PG_CONNINFO and EBB_TEST_PG_DIR for the first one,
@@ -11,6 +12,11 @@
  * killed, 125 when the clusters could not start, 127 when CMD could not be
  * run). --keep-log copies each server log to ./ebb-test-pg-<i>.log before
  * the clusters are removed; when CMD fails, the end of each log is printed.
+ *
+ * kill / restart (fault drills, from inside CMD): SIGKILL the postmaster of
+ * cluster I (found through EBB_TEST_PG_DIR_I and EBB_TEST_PG_PORT_I) and
+ * wait until it and its backends are gone / start it again on the same
+ * data directory and port. Exit 0, or 1 with the reason on stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,8 +34,38 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ebb-test-pg run [--keep-log] [--clusters N] -- CMD ARGS...\n");
+    fprintf(stderr, "usage: ebb-test-pg run [--keep-log] [--clusters N] -- CMD ARGS...\n"
+                    "       ebb-test-pg kill I | restart I\n");
     return 2;
+}
+
+/* kill I / restart I: on cluster I of the enclosing `ebb-test-pg run`. */
+static int crash_command(const char *verb, const char *index)
+{
+    char *end;
+    long i = strtol(index, &end, 10);
+    if (*end != '\0' || i < 1 || i > MAX_CLUSTERS)
+        return usage();
+    char dir_var[64], port_var[64];
+    snprintf(dir_var, sizeof dir_var, "EBB_TEST_PG_DIR_%ld", i);
+    snprintf(port_var, sizeof port_var, "EBB_TEST_PG_PORT_%ld", i);
+    const char *dir = getenv(dir_var), *port = getenv(port_var);
+    if (dir == NULL || port == NULL) {
+        fprintf(stderr, "ebb-test-pg %s: %s / %s not set (run it under `ebb-test-pg run`)\n", verb,
+                dir_var, port_var);
+        return 1;
+    }
+    ebb_test_pg pg;
+    ebb_error err;
+    ebb_code rc = ebb_test_pg_attach(&pg, dir, atoi(port), &err);
+    if (rc == EBB_OK)
+        rc = strcmp(verb, "kill") == 0 ? ebb_test_pg_kill(&pg, &err)
+                                       : ebb_test_pg_restart(&pg, &err);
+    if (rc != EBB_OK) {
+        fprintf(stderr, "ebb-test-pg %s %ld: %s\n", verb, i, err.msg);
+        return 1;
+    }
+    return 0;
 }
 
 static void copy_file(const char *from, const char *to)
@@ -73,6 +109,8 @@ static void print_log_tail(int i, const char *path)
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && (strcmp(argv[1], "kill") == 0 || strcmp(argv[1], "restart") == 0))
+        return crash_command(argv[1], argv[2]);
     if (argc < 2 || strcmp(argv[1], "run") != 0)
         return usage();
     bool keep_log = false;

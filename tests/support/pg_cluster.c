@@ -409,8 +409,16 @@ ebb_code ebb_test_pg_kill(ebb_test_pg *pg, ebb_error *err)
     for (int waited = 0; waited < 15000; waited += 50) {
         pid_t pids[256];
         size_t n = cluster_processes(pg, pids, 256);
-        if (n == 0 && process_gone((pid_t)pid))
+        if (n == 0 && process_gone((pid_t)pid)) {
+            /* A dead postmaster that nobody reaped yet (a zombie whose parent is a busy init)
+             * still answers kill(pid, 0), and the server refuses to start while its lock
+             * files name it: that pid is known dead here, so drop them. */
+            unlink(path);
+            char sock_lock[PATH_MAX + 32];
+            snprintf(sock_lock, sizeof sock_lock, "%s/.s.PGSQL.%d.lock", pg->socket_dir, pg->port);
+            unlink(sock_lock);
             return EBB_OK;
+        }
         if (waited >= 5000)
             for (size_t i = 0; i < n; i++)
                 kill(pids[i], SIGKILL);
@@ -439,6 +447,30 @@ ebb_code ebb_test_pg_restart(ebb_test_pg *pg, ebb_error *err)
     log_tail(pg, tail, sizeof tail);
     ebb_error_prefix(err, "restart of %s on port %d (server log: %s)", pg->dir, pg->port, tail);
     return rc;
+}
+
+ebb_code ebb_test_pg_attach(ebb_test_pg *pg, const char *dir, int port, ebb_error *err)
+{
+    memset(pg, 0, sizeof *pg);
+    pg->watchdog_fd = -1;
+    if (strlen(dir) + 8 >= sizeof pg->dir)
+        return ebb_error_set(err, EBB_E_INVALID, "cluster directory %s is too long", dir);
+    snprintf(pg->dir, sizeof pg->dir, "%s", dir);
+    snprintf(pg->data_dir, sizeof pg->data_dir, "%s/data", dir);
+    snprintf(pg->socket_dir, sizeof pg->socket_dir, "%s/sock", dir);
+    snprintf(pg->log_path, sizeof pg->log_path, "%s/log", dir);
+    snprintf(pg->superuser, sizeof pg->superuser, "postgres");
+    pg->port = port;
+    char version[PATH_MAX + 16];
+    snprintf(version, sizeof version, "%s/PG_VERSION", pg->data_dir);
+    if (access(version, F_OK) != 0) {
+        ebb_code rc = ebb_error_errno(err, EBB_E_NOT_FOUND, errno, "no test cluster in %s", dir);
+        pg->dir[0] = '\0';
+        return rc;
+    }
+    pg->running = true;
+    ebb_test_pg_conninfo(pg, "postgres", pg->conninfo, sizeof pg->conninfo);
+    return EBB_OK;
 }
 
 ebb_code ebb_test_pg_create_db(ebb_test_pg *pg, const char *name, char *out, size_t n,

@@ -17,16 +17,16 @@
  * process ends for any reason, including a failed assertion or SIGKILL.
  */
 typedef struct ebb_test_pg {
-    char dir[PATH_MAX];        /* temporary root: data/, sock/, log */
+    char dir[PATH_MAX]; /* temporary root: data/, sock/, log */
     char data_dir[PATH_MAX];
     char socket_dir[PATH_MAX];
     char log_path[PATH_MAX];
     int port;
-    char superuser[64];        /* "postgres" */
-    char conninfo[1024];       /* for the "postgres" database */
+    char superuser[64];  /* "postgres" */
+    char conninfo[1024]; /* for the "postgres" database */
     pid_t watchdog_pid;
     bool running;
-    int watchdog_fd;           /* write end of the watchdog's pipe (harness-internal) */
+    int watchdog_fd; /* write end of the watchdog's pipe (harness-internal) */
 } ebb_test_pg;
 
 /*
@@ -48,9 +48,19 @@ void ebb_test_pg_stop(ebb_test_pg *pg);
 EBB_MUSTCHECK ebb_code ebb_test_pg_kill(ebb_test_pg *pg, ebb_error *err);
 EBB_MUSTCHECK ebb_code ebb_test_pg_restart(ebb_test_pg *pg, ebb_error *err);
 
+/*
+ * Describe the running cluster that ebb_test_pg_start made in dir
+ * (/tmp/ebb-pg-XXXXXX) on port, for ebb_test_pg_kill / _restart from
+ * another process (ebb-test-pg kill|restart). No watchdog: the process
+ * that started the cluster still owns its clean-up. Never pass pg to
+ * ebb_test_pg_stop. EBB_E_NOT_FOUND when dir holds no data directory.
+ */
+EBB_MUSTCHECK ebb_code ebb_test_pg_attach(ebb_test_pg *pg, const char *dir, int port,
+                                          ebb_error *err);
+
 /* CREATE DATABASE name; writes its conninfo into out (size n). */
-EBB_MUSTCHECK ebb_code ebb_test_pg_create_db(ebb_test_pg *pg, const char *name, char *out,
-                                             size_t n, ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_test_pg_create_db(ebb_test_pg *pg, const char *name, char *out, size_t n,
+                                             ebb_error *err);
 
 /* conninfo of an existing database of this cluster into out (size n). */
 void ebb_test_pg_conninfo(const ebb_test_pg *pg, const char *dbname, char *out, size_t n);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +272,78 @@ static void test_checksum_file_and_directory(void **state)
     ebb_test_tmpdir_remove(dir);
 }
 
+static bool present(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void test_orphans(void **state)
+{
+    (void)state;
+    time_t t;
+    assert_int_equal(ebb_backup_id_time("20240501T120000Z-app-0000abcd", &t, NULL), EBB_OK);
+    assert_int_equal((long long)t, 1714564800LL);
+    assert_int_equal(ebb_backup_id_time("x", &t, NULL), EBB_E_INVALID);
+
+    char dir[256], sub[320], path[512];
+    assert_int_equal(ebb_test_tmpdir_make("orphans", dir, sizeof(dir)), 0);
+    /* window: 12:00:00 .. 12:00:10 */
+    const time_t since = 1714564800, until = since + 10;
+    /* a whole backup in the window: kept */
+    snprintf(path, sizeof(path), "%s/20240501T120001Z-app-00000001.dump", dir);
+    write_file(path, "dump");
+    snprintf(path, sizeof(path), "%s/20240501T120001Z-app-00000001.manifest.json", dir);
+    write_file(path, "{}");
+    /* orphans in the window: a custom dump, a directory dump, a temporary manifest with its dump */
+    snprintf(path, sizeof(path), "%s/20240501T120002Z-app-00000002.dump", dir);
+    write_file(path, "partial");
+    snprintf(sub, sizeof(sub), "%s/20240501T120003Z-app-00000003.dir", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof(path), "%s/toc.dat", sub);
+    write_file(path, "toc");
+    snprintf(path, sizeof(path), "%s/20240501T120004Z-app-00000004.dump", dir);
+    write_file(path, "dump");
+    snprintf(path, sizeof(path), "%s/20240501T120004Z-app-00000004.manifest.json.tmp", dir);
+    write_file(path, "{");
+    /* an orphan outside the window (another job's, maybe still running), other files: kept */
+    snprintf(path, sizeof(path), "%s/20240501T120011Z-app-00000005.dump", dir);
+    write_file(path, "running");
+    snprintf(path, sizeof(path), "%s/notes.txt", dir);
+    write_file(path, "x");
+
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(ebb_backup_remove_orphans(dir, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 3);
+    bool seen[5] = {false};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(strncmp(ids[i], "20240501T12000", 14), 0);
+        seen[ids[i][14] - '0'] = true;
+        free(ids[i]);
+    }
+    free(ids);
+    assert_true(seen[2] && seen[3] && seen[4] && !seen[1]);
+    assert_true(present(dir, "20240501T120001Z-app-00000001.dump"));
+    assert_true(present(dir, "20240501T120001Z-app-00000001.manifest.json"));
+    assert_false(present(dir, "20240501T120002Z-app-00000002.dump"));
+    assert_false(present(dir, "20240501T120003Z-app-00000003.dir"));
+    assert_false(present(dir, "20240501T120004Z-app-00000004.dump"));
+    assert_false(present(dir, "20240501T120004Z-app-00000004.manifest.json.tmp"));
+    assert_true(present(dir, "20240501T120011Z-app-00000005.dump"));
+    assert_true(present(dir, "notes.txt"));
+
+    /* Nothing left to remove; a missing directory is empty. */
+    assert_int_equal(ebb_backup_remove_orphans(dir, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 0);
+    assert_null(ids);
+    snprintf(path, sizeof(path), "%s/none", dir);
+    assert_int_equal(ebb_backup_remove_orphans(path, since, until, &ids, &n, NULL), EBB_OK);
+    assert_int_equal(n, 0);
+    ebb_test_tmpdir_remove(dir);
+}
+
 static void test_pgtool_env_keeps_password_off(void **state)
 {
     (void)state;
@@ -319,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_toc_filter),
         cmocka_unit_test(test_checksum_file_and_directory),
+        cmocka_unit_test(test_orphans),
         cmocka_unit_test(test_pgtool_env_keeps_password_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -169,6 +169,56 @@ static void test_fleet(void **state)
     ebb_inventory_fini(&inv);
 }
 
+/* A job result's state replaces the hello's view: current, applied (with ancestors), fingerprint.
+ */
+static void test_db_state(void **state)
+{
+    (void)state;
+    ebb_inventory inv;
+    ebb_inventory_init(&inv);
+    ebb_public_key k1 = key_of(1);
+    ebb_inv_db_report db;
+    ebb_inv_hello h = hello_for("db1", &k1, &db);
+    db.fingerprint = "fp-hello";
+    assert_int_equal(ebb_inventory_hello(&inv, &h, 1000, NULL, NULL), EBB_OK);
+    ebb_inv_db *d = &ebb_inventory_find(&inv, "db1")->dbs[0];
+
+    const char *const head[] = {"0002"};
+    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", head, 1, "fp-2", NULL), EBB_OK);
+    assert_int_equal(d->n_current, 1);
+    assert_string_equal(d->current[0], "0002");
+    assert_int_equal(d->n_applied, 2); /* 0002 and its parent, in graph order */
+    assert_string_equal(d->applied[0], "0001");
+    assert_string_equal(d->applied[1], "0002");
+    assert_string_equal(d->fingerprint, "fp-2");
+
+    /* Back to base; no fingerprint keeps the last one. */
+    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", NULL, 0, NULL, NULL), EBB_OK);
+    assert_int_equal(d->n_current, 0);
+    assert_int_equal(d->n_applied, 0);
+    assert_string_equal(d->fingerprint, "fp-2");
+
+    /* Unknown revision, database or agent: refused, nothing changes. */
+    ebb_error err;
+    const char *const odd[] = {"0009"};
+    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", odd, 1, "x", &err),
+                     EBB_E_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "db1/app"));
+    assert_int_equal(d->n_current, 0);
+    assert_string_equal(d->fingerprint, "fp-2");
+    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "other", head, 1, "x", NULL),
+                     EBB_E_NOT_FOUND);
+    assert_int_equal(ebb_inventory_db_state(&inv, "nobody", "app", head, 1, "x", NULL),
+                     EBB_E_NOT_FOUND);
+
+    /* The next hello wins again. */
+    assert_int_equal(ebb_inventory_hello(&inv, &h, 2000, NULL, NULL), EBB_OK);
+    d = &ebb_inventory_find(&inv, "db1")->dbs[0];
+    assert_string_equal(d->current[0], "0001");
+    assert_int_equal(d->n_applied, 1);
+    ebb_inventory_fini(&inv);
+}
+
 static ebb_coord_job job(const char *id, const char *run, const char *agent)
 {
     return (ebb_coord_job){.job_id = (char *)id,
@@ -232,9 +282,8 @@ static void test_job_queue(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_enrollment),
-        cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_fleet),
+        cmocka_unit_test(test_enrollment), cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_fleet),      cmocka_unit_test(test_db_state),
         cmocka_unit_test(test_job_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
