@@ -124,6 +124,8 @@ void ebb_daemon_result_to_proto(const ebb_job_result *res, const char *agent_id,
     out->revisions_after = res->revisions_after;
     out->n_revisions_after = res->n_after;
     out->fingerprint = res->fingerprint;
+    out->has_drift = res->has_drift;
+    out->drift = res->drift;
     out->backup_id = res->backup_id;
     out->backup_checksum = res->backup_checksum;
     if (res->error_code != EBB_OK)

@@ -220,6 +220,29 @@ static bool is_busy(const Ebb__JobResult *r)
            strstr(r->error_message, "busy") != NULL;
 }
 
+/*
+ * The database state a result carries (revisions after, fingerprint, drift) goes into the
+ * inventory, so `status` and the next plan see what a run left. A result repeated from the
+ * agent's journal, or one that finished before the agent's latest hello (which inspected every
+ * database afresh), is older than what the inventory holds and is left out.
+ */
+static void result_state(ebb_inv_agent *a, const Ebb__JobResult *r)
+{
+    if (r->database == NULL || r->fingerprint == NULL || (r->has_resent && r->resent) ||
+        r->outcome == EBB__JOB_OUTCOME__OUTCOME_REJECTED ||
+        (r->has_finished_at_ms && r->finished_at_ms < a->last_hello_ms))
+        return;
+    ebb_inv_db_state st = {.current = (const char *const *)r->revisions_after,
+                           .n_current = r->n_revisions_after,
+                           .fingerprint = r->fingerprint,
+                           .has_drift = r->has_drift,
+                           .drift = r->drift};
+    ebb_error err;
+    if (ebb_inventory_db_state(a, r->database, &st, &err) != EBB_OK)
+        ebb_log(EBB_LOG_INFO, "inventory", "result of job %s: state not taken: %s", r->job_id,
+                err.msg);
+}
+
 static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_key_id *signer,
                           const Ebb__JobResult *r)
 {
@@ -227,6 +250,8 @@ static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_k
     ebb_inv_agent *a = ebb_inventory_seen(&c->inv, signer, coord_now_ms());
     ebb_code rc = EBB_OK;
     ebb_error err;
+    if (a != NULL && a->state == EBB_AGENT_ACCEPTED)
+        result_state(a, r);
     if (a == NULL || a->state != EBB_AGENT_ACCEPTED) {
         rc = ebb_error_set(&err, EBB_E_REFUSED, "not an accepted agent");
     } else if (coord_precheck_result(c, r)) {

@@ -225,6 +225,70 @@ ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hello *h, int64_t
     return EBB_OK;
 }
 
+ebb_code ebb_inventory_db_state(ebb_inv_agent *agent, const char *db_name,
+                                const ebb_inv_db_state *st, ebb_error *err)
+{
+    ebb_inv_db *d = ebb_inv_agent_db(agent, db_name);
+    if (d == NULL)
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "agent %s reported no database '%s'",
+                             agent->id, db_name ? db_name : "(none)");
+    if (st->fingerprint == NULL)
+        return ebb_error_set(err, EBB_E_INVALID, "%s/%s: a state without a fingerprint",
+                             agent->id, d->name);
+    /* The applied set: the current revisions and, walking the topological list backwards,
+     * every parent of an applied revision. */
+    bool *applied = calloc(d->n_revs ? d->n_revs : 1, sizeof *applied);
+    if (applied == NULL)
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    for (size_t c = 0; d->n_revs > 0 && c < st->n_current; c++) {
+        size_t k = 0;
+        while (k < d->n_revs && strcmp(d->revs[k].id, st->current[c]) != 0)
+            k++;
+        if (k == d->n_revs) {
+            free(applied);
+            return ebb_error_set(err, EBB_E_INVALID,
+                                 "%s/%s: current revision %s is not in the reported graph",
+                                 agent->id, d->name, st->current[c]);
+        }
+        applied[k] = true;
+    }
+    for (size_t k = d->n_revs; k-- > 0;)
+        for (size_t p = 0; applied[k] && p < d->revs[k].n_parents; p++)
+            for (size_t q = 0; q < k; q++)
+                if (strcmp(d->revs[q].id, d->revs[k].parents[p]) == 0)
+                    applied[q] = true;
+    size_t n_applied = 0;
+    for (size_t k = 0; k < d->n_revs; k++)
+        n_applied += applied[k];
+    char **cur = NULL, **app = n_applied ? calloc(n_applied, sizeof *app) : NULL;
+    char *fp = strdup(st->fingerprint);
+    bool ok = fp != NULL && (n_applied == 0 || app != NULL) &&
+              dup_strv(st->current, st->n_current, &cur);
+    for (size_t k = 0, a = 0; ok && k < d->n_revs; k++)
+        if (applied[k] && (app[a++] = strdup(d->revs[k].id)) == NULL)
+            ok = false;
+    free(applied);
+    if (!ok) {
+        free(fp);
+        free_strv(cur, cur ? st->n_current : 0);
+        free_strv(app, n_applied); /* calloc'd: unfilled entries are NULL */
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    }
+    free_strv(d->current, d->n_current);
+    d->current = cur;
+    d->n_current = st->n_current;
+    if (d->n_revs > 0) {
+        free_strv(d->applied, d->n_applied);
+        d->applied = app;
+        d->n_applied = n_applied;
+    }
+    free(d->fingerprint);
+    d->fingerprint = fp;
+    if (st->has_drift)
+        d->drift = st->drift;
+    return EBB_OK;
+}
+
 ebb_inv_agent *ebb_inventory_seen(ebb_inventory *inv, const ebb_key_id *key_id, int64_t now_ms)
 {
     ebb_inv_agent *a = ebb_inventory_find_key(inv, key_id);

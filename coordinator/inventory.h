@@ -137,6 +137,30 @@ EBB_MUSTCHECK ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hel
                                            int64_t now_ms, ebb_inv_agent **agent_out,
                                            ebb_error *err);
 
+/* What a job result says one database holds now (borrowed for the call). */
+typedef struct ebb_inv_db_state {
+    const char *const *current; /* the current revisions (heads); none: at base */
+    size_t n_current;
+    const char *fingerprint; /* required: a result without it did not read the state */
+    bool has_drift;          /* drift below is reported (else the drift flag is kept) */
+    bool drift;
+} ebb_inv_db_state;
+
+/*
+ * A job result's view of database db of agent (after migrate, restore,
+ * verify, commit / rollback prepared, inspect, ...): its current
+ * revisions, the applied set (those and every ancestor in the graph the
+ * agent reported), fingerprint and drift replace what the last hello said,
+ * so `status` and the planner see the state a run left. Kept in memory like
+ * the rest of the reported databases: after a coordinator restart the
+ * agent's hello (a fresh inspection) gives it again. EBB_E_NOT_FOUND when
+ * the agent has no such database, EBB_E_INVALID when fingerprint is missing
+ * or a current revision is not in the reported graph (then nothing changes:
+ * the agent's next hello brings the new graph).
+ */
+EBB_MUSTCHECK ebb_code ebb_inventory_db_state(ebb_inv_agent *agent, const char *db,
+                                              const ebb_inv_db_state *st, ebb_error *err);
+
 /* A poll from key_id at now_ms: last_seen. The agent, or NULL when the key is unknown. */
 ebb_inv_agent *ebb_inventory_seen(ebb_inventory *inv, const ebb_key_id *key_id, int64_t now_ms);
 

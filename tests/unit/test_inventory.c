@@ -169,6 +169,67 @@ static void test_fleet(void **state)
     ebb_inventory_fini(&inv);
 }
 
+/* A job result's state replaces the hello's: current, applied set, fingerprint, drift. */
+static void test_db_state_from_result(void **state)
+{
+    (void)state;
+    ebb_inventory inv;
+    ebb_inventory_init(&inv);
+    ebb_public_key k1 = key_of(1);
+    ebb_inv_db_report db;
+    ebb_inv_hello h1 = hello_for("db1", &k1, &db);
+    db.fingerprint = "fp1";
+    assert_int_equal(ebb_inventory_hello(&inv, &h1, 7000, NULL, NULL), EBB_OK);
+    assert_int_equal(ebb_inventory_accept(&inv, "db1", "dev", NULL), EBB_OK);
+    ebb_inv_agent *a = ebb_inventory_find(&inv, "db1");
+
+    /* A rollout to 0002: the applied set is the head and its ancestors. */
+    static const char *const at2[] = {"0002"};
+    ebb_inv_db_state st = {
+        .current = at2, .n_current = 1, .fingerprint = "fp2", .has_drift = true, .drift = false};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    ebb_inv_fleet f;
+    assert_int_equal(ebb_inventory_fleet(&inv, 45, &f, NULL), EBB_OK);
+    const ebb_fleet_db *fd = &f.fleet.hosts[0].dbs[0];
+    assert_int_equal(fd->n_applied, 2);
+    assert_string_equal(fd->applied[0], "0001");
+    assert_string_equal(fd->applied[1], "0002");
+    assert_false(fd->drift);
+    ebb_inv_fleet_fini(&f);
+    assert_int_equal(a->dbs[0].n_current, 1);
+    assert_string_equal(a->dbs[0].current[0], "0002");
+    assert_string_equal(a->dbs[0].fingerprint, "fp2");
+
+    /* Drift reported; then a state without a drift reading keeps the flag. */
+    st.drift = true;
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    assert_true(a->dbs[0].drift);
+    st.has_drift = false;
+    st.drift = false;
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    assert_true(a->dbs[0].drift);
+
+    /* Back to base: nothing applied. */
+    ebb_inv_db_state base = {.fingerprint = "fp0", .has_drift = true};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &base, NULL), EBB_OK);
+    assert_int_equal(a->dbs[0].n_applied, 0);
+    assert_int_equal(a->dbs[0].n_current, 0);
+    assert_false(a->dbs[0].drift);
+
+    /* Refusals change nothing. */
+    static const char *const unknown[] = {"0099"};
+    ebb_inv_db_state bad = {.current = unknown, .n_current = 1, .fingerprint = "fpx"};
+    ebb_error err;
+    assert_int_equal(ebb_inventory_db_state(a, "app", &bad, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "0099"));
+    ebb_inv_db_state nofp = {.current = at2, .n_current = 1};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &nofp, &err), EBB_E_INVALID);
+    assert_int_equal(ebb_inventory_db_state(a, "other", &st, &err), EBB_E_NOT_FOUND);
+    assert_int_equal(a->dbs[0].n_applied, 0);
+    assert_string_equal(a->dbs[0].fingerprint, "fp0");
+    ebb_inventory_fini(&inv);
+}
+
 static ebb_coord_job job(const char *id, const char *run, const char *agent)
 {
     return (ebb_coord_job){.job_id = (char *)id,
@@ -235,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_enrollment),
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_fleet),
+        cmocka_unit_test(test_db_state_from_result),
         cmocka_unit_test(test_job_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
