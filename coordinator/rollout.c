@@ -215,8 +215,12 @@ static void run_action(ctx *c, ebb_run_action act)
     ebb_rollout_action *a;
     switch (act) {
     case EBB_RACT_START_WAVE:
-        if (r->started)
+        if (r->started) {
             r->wave++;
+        } else {
+            memcpy(r->run_approvers, r->approvers, sizeof r->run_approvers);
+            r->n_run_approvers = r->n_approvers;
+        }
         r->started = true;
         r->wave_soaked = false;
         r->soak_until = 0;

@@ -68,6 +68,10 @@ typedef struct ebb_run {
     bool compensation_started;
     char approvers[EBB_ROLLOUT_MAX_APPROVERS][EBB_KEY_ID_MAX]; /* for the pending approval */
     size_t n_approvers;
+    /* The approvals that released the run itself (kept when the first wave starts; the
+     * pending-approval list above is reused by gates). */
+    char run_approvers[EBB_ROLLOUT_MAX_APPROVERS][EBB_KEY_ID_MAX];
+    size_t n_run_approvers;
     ebb_rollout_host *hosts; /* parallel to plan->hosts (owned) */
     size_t n_hosts;
 } ebb_run;

@@ -565,6 +565,15 @@ ebb_code ebb_run_driver_control(ebb_run_driver *d, const char *run_id, ebb_rollo
     if (kind != EBB_EV_HALT && kind != EBB_EV_RESUME && kind != EBB_EV_ABORT &&
         kind != EBB_EV_APPROVE)
         return ebb_error_set(err, EBB_E_INVALID, "not an operator command");
+    if (kind == EBB_EV_APPROVE && operator_key_id != NULL &&
+        (e->run.state == EBB_RUN_AWAITING_APPROVAL || e->run.state == EBB_RUN_GATED))
+        for (size_t k = 0; k < e->run.n_approvers; k++)
+            if (strcmp(e->run.approvers[k], operator_key_id) == 0)
+                /* Refused before the audit hook: a repeat leaves no second approval record. */
+                return ebb_error_set(err, EBB_E_REFUSED,
+                                     "run %s: already approved by this key (%s); each key "
+                                     "counts once",
+                                     run_id, operator_key_id);
     ebb_rollout_event ev = {.kind = kind, .operator_key = operator_key_id};
     control_ctx ctx = {kind, operator_key_id, reason};
     ebb_code rc = drv_step(d, e, &ev, now_ms, audit_control, &ctx, err);
