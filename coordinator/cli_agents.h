@@ -1,4 +1,5 @@
-/* `ebb agents`: list agents, accept one into an environment, revoke one (through the coordinator). */
+/* `ebb agents`: list agents, accept one into an environment, revoke one (through the coordinator).
+ */
 #ifndef EBB_COORDINATOR_CLI_AGENTS_H
 #define EBB_COORDINATOR_CLI_AGENTS_H
 

@@ -1,4 +1,5 @@
-/* `ebb audit` (rollback history: table, JSON, CSV) and `ebb audit verify`: through the coordinator, or offline over a journal file. */
+/* `ebb audit` (rollback history: table, JSON, CSV) and `ebb audit verify`: through the coordinator,
+ * or offline over a journal file. */
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "coordinator/cli_audit.h"
 
@@ -373,8 +374,8 @@ static int remote_query(const audit_args *a, FILE *out, FILE *errout)
     const json_t *runs = json_object_get(r.json, "runs");
     if (a->json) {
         /* the same array `ebb audit --json --journal` prints */
-        code = ebb_cli_print_json(runs != NULL ? runs : r.json, out) ? EBB_EXIT_OK
-                                                                      : EBB_EXIT_FAILURE;
+        code =
+            ebb_cli_print_json(runs != NULL ? runs : r.json, out) ? EBB_EXIT_OK : EBB_EXIT_FAILURE;
         ebb_cli_response_fini(&r);
         return code;
     }
@@ -384,9 +385,8 @@ static int remote_query(const audit_args *a, FILE *out, FILE *errout)
     ebb_code rc = h == NULL ? ebb_error_set(&err, EBB_E_NOMEM, "out of memory")
                             : history_from_json(runs, h, &err);
     if (rc == EBB_OK)
-        rc = ebb_audit_history_write(h, &a->filter,
-                                     a->csv ? EBB_AUDIT_FORMAT_CSV : EBB_AUDIT_FORMAT_TABLE, out,
-                                     &err);
+        rc = ebb_audit_history_write(
+            h, &a->filter, a->csv ? EBB_AUDIT_FORMAT_CSV : EBB_AUDIT_FORMAT_TABLE, out, &err);
     ebb_audit_history_free(h);
     ebb_cli_response_fini(&r);
     return rc == EBB_OK ? EBB_EXIT_OK : fail(errout, &err);
@@ -398,7 +398,8 @@ static int remote_verify(const audit_args *a, FILE *out, FILE *errout)
     ebb_cli_args_init(&args);
     ebb_cli_args_add(&args, "anchor", a->anchor);
     ebb_cli_response r;
-    int code = ebb_cli_request_any("audit verify", &a->conn, EBB_OP_AUDIT_VERIFY, &args, &r, errout);
+    int code =
+        ebb_cli_request_any("audit verify", &a->conn, EBB_OP_AUDIT_VERIFY, &args, &r, errout);
     ebb_cli_args_fini(&args);
     if (code >= 0)
         return code;
@@ -418,7 +419,7 @@ static int remote_verify(const audit_args *a, FILE *out, FILE *errout)
                     json_integer_value(json_object_get(rep, "audit_records")),
                     json_integer_value(json_object_get(rep, "runs")),
                     json_is_true(json_object_get(rep, "signatures_checked")) ? "checked"
-                                                                              : "NOT checked",
+                                                                             : "NOT checked",
                     json_integer_value(json_object_get(rep, "last_seq")),
                     json_string_value(json_object_get(rep, "last_hash"))
                         ? json_string_value(json_object_get(rep, "last_hash"))

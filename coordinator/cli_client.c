@@ -104,12 +104,11 @@ ebb_code ebb_cli_settings_resolve(const ebb_cli_conn_args *a, ebb_cli_getenv_fn 
         return rc;
 
     const char *ck = pick(a->coordinator_key, env, env_ctx, "EBB_COORDINATOR_KEY");
-    rc = ck != NULL
-             ? copy_to(s.coordinator_key, sizeof s.coordinator_key, "--coordinator-key", ck, NULL,
-                       err)
-             : home_path(s.coordinator_key, sizeof s.coordinator_key, env, env_ctx,
-                         "/.config/ebb/coordinator.pub",
-                         "--coordinator-key FILE or EBB_COORDINATOR_KEY", err);
+    rc = ck != NULL ? copy_to(s.coordinator_key, sizeof s.coordinator_key, "--coordinator-key", ck,
+                              NULL, err)
+                    : home_path(s.coordinator_key, sizeof s.coordinator_key, env, env_ctx,
+                                "/.config/ebb/coordinator.pub",
+                                "--coordinator-key FILE or EBB_COORDINATOR_KEY", err);
     if (rc != EBB_OK)
         return rc;
 
@@ -366,7 +365,8 @@ static ebb_code take_response(const ebb_opened *op, const char *request_id, ebb_
     memset(&res, 0, sizeof res);
     res.status = r->status;
     res.message = strdup(r->message != NULL ? r->message : "");
-    if (r->json != NULL && r->json[0] != '\0') {
+    bool has_json = r->json != NULL && r->json[0] != '\0';
+    if (has_json) {
         res.json_text = strdup(r->json);
         json_error_t jerr;
         res.json = json_loads(r->json, JSON_DECODE_ANY, &jerr);
@@ -379,13 +379,22 @@ static ebb_code take_response(const ebb_opened *op, const char *request_id, ebb_
             return rc;
         }
     }
-    protobuf_c_message_free_unpacked(m, NULL);
-    if (res.message == NULL || (r->json != NULL && r->json[0] != '\0' && res.json_text == NULL)) {
+    protobuf_c_message_free_unpacked(m, NULL); /* r is gone from here on */
+    if (res.message == NULL || (has_json && res.json_text == NULL)) {
         ebb_cli_response_fini(&res);
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory reading the reply");
     }
     *out = res;
     return EBB_OK;
+}
+
+/* Append " (hint)" to err's message, keeping its code. */
+static void add_hint(ebb_error *err, const char *hint)
+{
+    if (err == NULL)
+        return;
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof err->msg - len, " (%s)", hint);
 }
 
 ebb_code ebb_cli_call(const ebb_cli_settings *s, const char *command, const ebb_cli_args *args,
@@ -399,10 +408,15 @@ ebb_code ebb_cli_call(const ebb_cli_settings *s, const char *command, const ebb_
     ebb_code rc = ebb_secret_key_load(s->key_file, &c.key, err);
     if (rc != EBB_OK) {
         ebb_error_prefix(err, "operator key");
+        if (rc == EBB_E_NOT_FOUND || rc == EBB_E_IO)
+            add_hint(err, "create one with ebb keygen --out FILE, or give --key FILE / EBB_KEY");
         goto done;
     }
     if ((rc = ebb_public_key_load(s->coordinator_key, &c.coord_pk, err)) != EBB_OK) {
         ebb_error_prefix(err, "coordinator key");
+        if (rc == EBB_E_NOT_FOUND || rc == EBB_E_IO)
+            add_hint(err, "give the coordinator's public key file with --coordinator-key FILE / "
+                          "EBB_COORDINATOR_KEY");
         goto done;
     }
     ebb_key_id_of(&c.coord_pk, &c.coord_id);
@@ -495,7 +509,8 @@ const char *ebb_cli_response_why(const ebb_cli_response *r)
 {
     if (r->message != NULL && r->message[0] != '\0')
         return r->message;
-    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    const char *m =
+        json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
     return m != NULL ? m : "no reason given";
 }
 

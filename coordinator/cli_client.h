@@ -1,4 +1,5 @@
-/* The operator CLI's side of the operator API: connection settings, one signed request, its checked reply. */
+/* The operator CLI's side of the operator API: connection settings, one signed request, its checked
+ * reply. */
 #ifndef EBB_COORDINATOR_CLI_CLIENT_H
 #define EBB_COORDINATOR_CLI_CLIENT_H
 
@@ -30,20 +31,22 @@ enum {
 };
 
 #define EBB_CLI_CONN_LONGOPTS                                                                      \
-    {"coordinator", required_argument, NULL, EBB_CLI_OPT_COORDINATOR},                            \
+    {"coordinator", required_argument, NULL, EBB_CLI_OPT_COORDINATOR},                             \
         {"key", required_argument, NULL, EBB_CLI_OPT_KEY},                                         \
         {"coordinator-key", required_argument, NULL, EBB_CLI_OPT_COORDINATOR_KEY},                 \
         {"state-dir", required_argument, NULL, EBB_CLI_OPT_STATE_DIR},                             \
-        {"timeout", required_argument, NULL, EBB_CLI_OPT_TIMEOUT}
+    {                                                                                              \
+        "timeout", required_argument, NULL, EBB_CLI_OPT_TIMEOUT                                    \
+    }
 
 /* The help text of those options (for every command's usage). */
 #define EBB_CLI_CONN_HELP                                                                          \
     "Connection (also from the environment):\n"                                                    \
-    "  --coordinator URL        coordinator's operator address (EBB_COORDINATOR),\n"              \
-    "                           e.g. tcp://coord.example:7401\n"                                    \
-    "  --key FILE               operator secret key (EBB_KEY;\n"                                    \
+    "  --coordinator URL        coordinator's operator address (EBB_COORDINATOR),\n"               \
+    "                           e.g. tcp://coord.example:7401\n"                                   \
+    "  --key FILE               operator secret key (EBB_KEY;\n"                                   \
     "                           default ~/.config/ebb/operator.key)\n"                             \
-    "  --coordinator-key FILE   coordinator public key, pinned (EBB_COORDINATOR_KEY;\n"           \
+    "  --coordinator-key FILE   coordinator public key, pinned (EBB_COORDINATOR_KEY;\n"            \
     "                           default ~/.config/ebb/coordinator.pub)\n"                          \
     "  --state-dir DIR          replay store of the coordinator's replies (EBB_STATE_DIR;\n"       \
     "                           default ~/.local/state/ebb)\n"                                     \

@@ -1,4 +1,5 @@
-/* `ebb plan`, `ebb rollout`, `ebb rollback`: parse, ask the coordinator, show the plan or the run. */
+/* `ebb plan`, `ebb rollout`, `ebb rollback`: parse, ask the coordinator, show the plan or the run.
+ */
 #include "coordinator/cli_plan.h"
 
 #include <ctype.h>
@@ -93,40 +94,41 @@ static void rollout_usage(FILE *f)
 
 static void rollback_usage(FILE *f)
 {
-    fprintf(f, "Usage: ebb rollback --env ENV (--to TARGET | --steps N) --reason R\n"
-               "                    [--hosts H1,H2] [--databases D1,D2] [--atomic]\n"
-               "                    [--on-failure halt|compensate] [--accept-data-loss]\n"
-               "                    [--dry-run] [--follow] [--allow-drift] [--skip-dead] [--json]\n"
-               "\n"
-               "Roll ENV (or some of its hosts) back to TARGET or N revisions down. On every\n"
-               "host: precheck, stop services, backup, downgrade, verify (the schema must\n"
-               "match the one recorded when TARGET was current), start services, health;\n"
-               "a failed downgrade or verification restores the host from the backup taken\n"
-               "in the same run. A reason is required. A rollback in a forward-only\n"
-               "environment, or one with data at risk, waits for approval by other\n"
-               "operators (ebb approve RUN).\n"
-               "\n"
-               "  --env ENV             the environment (required)\n"
-               "  --to TARGET           revision id, @tag, base, -N\n"
-               "  --steps N             N revisions down\n"
-               "  --reason R            why (required; recorded in the audit)\n"
-               "  --hosts H1,H2         only these hosts\n"
-               "  --databases D1,D2     only these databases\n"
-               "  --atomic              one prepared transaction per wave\n"
-               "  --on-failure MODE     halt or compensate (default: the environment's policy)\n"
-               "  --accept-data-loss    the path drops data: accept it (needs approval)\n"
-               "  --dry-run             show the plan, start nothing\n"
-               "  --follow              then follow the run until it ends\n"
-               "  --allow-drift, --skip-dead, --skip-backup   as for ebb plan\n"
-               "  --json                {\"run\", \"plan\", \"plan_hash\"} (docs/cli.md)\n"
-               "\n" EBB_CLI_CONN_HELP "\n"
-               "Examples:\n"
-               "  ebb rollback --env prod --to 0041 --reason 'INC-1234: 0042 locks orders'\n"
-               "  ebb rollback --env prod --steps 1 --hosts db-prod-03 --reason 'INC-1240' --follow\n"
-               "\n"
-               "Exit codes: 0 started (with --follow: succeeded), 1 failed, 2 usage (a missing\n"
-               "reason too), 4 refused, 6 compensated (with --follow), 7 coordinator\n"
-               "unreachable.\n");
+    fprintf(f,
+            "Usage: ebb rollback --env ENV (--to TARGET | --steps N) --reason R\n"
+            "                    [--hosts H1,H2] [--databases D1,D2] [--atomic]\n"
+            "                    [--on-failure halt|compensate] [--accept-data-loss]\n"
+            "                    [--dry-run] [--follow] [--allow-drift] [--skip-dead] [--json]\n"
+            "\n"
+            "Roll ENV (or some of its hosts) back to TARGET or N revisions down. On every\n"
+            "host: precheck, stop services, backup, downgrade, verify (the schema must\n"
+            "match the one recorded when TARGET was current), start services, health;\n"
+            "a failed downgrade or verification restores the host from the backup taken\n"
+            "in the same run. A reason is required. A rollback in a forward-only\n"
+            "environment, or one with data at risk, waits for approval by other\n"
+            "operators (ebb approve RUN).\n"
+            "\n"
+            "  --env ENV             the environment (required)\n"
+            "  --to TARGET           revision id, @tag, base, -N\n"
+            "  --steps N             N revisions down\n"
+            "  --reason R            why (required; recorded in the audit)\n"
+            "  --hosts H1,H2         only these hosts\n"
+            "  --databases D1,D2     only these databases\n"
+            "  --atomic              one prepared transaction per wave\n"
+            "  --on-failure MODE     halt or compensate (default: the environment's policy)\n"
+            "  --accept-data-loss    the path drops data: accept it (needs approval)\n"
+            "  --dry-run             show the plan, start nothing\n"
+            "  --follow              then follow the run until it ends\n"
+            "  --allow-drift, --skip-dead, --skip-backup   as for ebb plan\n"
+            "  --json                {\"run\", \"plan\", \"plan_hash\"} (docs/cli.md)\n"
+            "\n" EBB_CLI_CONN_HELP "\n"
+            "Examples:\n"
+            "  ebb rollback --env prod --to 0041 --reason 'INC-1234: 0042 locks orders'\n"
+            "  ebb rollback --env prod --steps 1 --hosts db-prod-03 --reason 'INC-1240' --follow\n"
+            "\n"
+            "Exit codes: 0 started (with --follow: succeeded), 1 failed, 2 usage (a missing\n"
+            "reason too), 4 refused, 6 compensated (with --follow), 7 coordinator\n"
+            "unreachable.\n");
 }
 
 static int usage_error(ebb_cli_run_cmd cmd, FILE *errout, const char *fmt, ...) EBB_PRINTF(3, 4);

@@ -1,4 +1,5 @@
-/* `ebb plan`, `ebb rollout`, `ebb rollback`: argument parsing (pure) and the requests that plan or start runs. */
+/* `ebb plan`, `ebb rollout`, `ebb rollback`: argument parsing (pure) and the requests that plan or
+ * start runs. */
 #ifndef EBB_COORDINATOR_CLI_PLAN_H
 #define EBB_COORDINATOR_CLI_PLAN_H
 
@@ -28,8 +29,8 @@ typedef struct ebb_cli_run_opts {
     const char *to;
     long steps; /* > 0 with --steps */
     const char *reason;
-    const char *hosts;     /* comma-separated, as given */
-    const char *databases; /* comma-separated, as given */
+    const char *hosts;      /* comma-separated, as given */
+    const char *databases;  /* comma-separated, as given */
     const char *on_failure; /* "halt" | "compensate" | NULL (the environment's policy) */
     long wait_s;            /* plan: longest wait for the prechecks; 0 = coordinator default */
     bool atomic, dry_run, allow_drift, skip_dead, skip_backup, accept_data_loss;

@@ -214,7 +214,8 @@ void ebb_cli_render_agents(const json_t *result, int64_t now_ms, FILE *out)
         bool accepted = state != NULL && strcmp(state, "accepted") == 0;
         table_row(&t, str(a, "id"), state, str(a, "environment"), str(a, "key_id"),
                   accepted ? (flag(a, "alive") ? "yes" : "no") : "-",
-                  ago(a, "last_seen_ms", now_ms, seen, sizeof seen), db_summary(a, dbs, sizeof dbs));
+                  ago(a, "last_seen_ms", now_ms, seen, sizeof seen),
+                  db_summary(a, dbs, sizeof dbs));
     }
     table_print(&t, "", out);
     table_fini(&t);
@@ -330,7 +331,8 @@ void ebb_cli_render_run_detail(const json_t *run, int64_t now_ms, size_t log_lin
         char when[48];
         const char *err = str(e, "error");
         fprintf(out, "    %s  %s/%s  %s  %s%s%s\n", utc(e, "ts_ms", when, sizeof when),
-                str(e, "host") ? str(e, "host") : "-", str(e, "database") ? str(e, "database") : "-",
+                str(e, "host") ? str(e, "host") : "-",
+                str(e, "database") ? str(e, "database") : "-",
                 str(e, "step") ? str(e, "step") : "-", str(e, "outcome") ? str(e, "outcome") : "-",
                 err && err[0] ? ": " : "", err && err[0] ? err : "");
     }
@@ -359,9 +361,10 @@ static const char *run_cell(const json_t *run, int64_t now_ms, char *buf, size_t
         return buf;
     }
     char when[48];
-    const char *key = json_object_get(run, "ended_ms") && !json_is_null(json_object_get(run, "ended_ms"))
-                          ? "ended_ms"
-                          : "created_ms";
+    const char *key =
+        json_object_get(run, "ended_ms") && !json_is_null(json_object_get(run, "ended_ms"))
+            ? "ended_ms"
+            : "created_ms";
     snprintf(buf, size, "%s %s %s (%s)", str(run, "run_id") ? str(run, "run_id") : "?",
              str(run, "kind") ? str(run, "kind") : "?", str(run, "state") ? str(run, "state") : "?",
              ago(run, key, now_ms, when, sizeof when));
@@ -432,8 +435,8 @@ void ebb_cli_render_status(const json_t *result, const json_t *runs, int64_t now
                 char rev[320];
                 snprintf(rev, sizeof rev, "%s%s%s", cur[0] ? cur : "base", e && e[0] ? " ! " : "",
                          e && e[0] ? e : "");
-                table_row(&t, str(h, "id"), str(db, "name"), rev, flag(db, "drift") ? "DRIFT" : "no",
-                          alive, seen, hr);
+                table_row(&t, str(h, "id"), str(db, "name"), rev,
+                          flag(db, "drift") ? "DRIFT" : "no", alive, seen, hr);
             }
         }
         table_print(&t, "  ", out);
@@ -444,8 +447,8 @@ void ebb_cli_render_status(const json_t *result, const json_t *runs, int64_t now
         fprintf(out, "\npending agents (accept with: ebb agents accept ID --env ENV):\n");
         const json_t *a;
         json_array_foreach(pending, i, a)
-        fprintf(out, "  %s  key %s\n", str(a, "id") ? str(a, "id") : "?",
-                str(a, "key_id") ? str(a, "key_id") : "?");
+            fprintf(out, "  %s  key %s\n", str(a, "id") ? str(a, "id") : "?",
+                    str(a, "key_id") ? str(a, "key_id") : "?");
     }
     const json_t *active = json_object_get(result, "runs");
     if (json_array_size(active) > 0) {
@@ -507,7 +510,9 @@ void ebb_cli_render_prechecks(const json_t *result, FILE *out)
             at_risk++;
         fprintf(out, "  %s/%s: %s", str(pc, "host") ? str(pc, "host") : "?",
                 str(pc, "database") ? str(pc, "database") : "?",
-                outcome == NULL ? "no answer" : ok ? "ok" : outcome);
+                outcome == NULL ? "no answer"
+                : ok            ? "ok"
+                                : outcome);
         if (risk != NULL)
             fprintf(out, ", risk %s, %" PRId64 " rows at risk",
                     str(risk, "worst") ? str(risk, "worst") : "none", (int64_t)r);

@@ -1,4 +1,5 @@
-/* Human tables of what the coordinator answers (agents, status, runs, a run, prechecks): pure, JSON in, text out. */
+/* Human tables of what the coordinator answers (agents, status, runs, a run, prechecks): pure, JSON
+ * in, text out. */
 #ifndef EBB_COORDINATOR_CLI_RENDER_H
 #define EBB_COORDINATOR_CLI_RENDER_H
 

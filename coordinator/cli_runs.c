@@ -46,9 +46,12 @@ static void runs_usage(FILE *f)
 int ebb_cli_runs(int argc, char **argv, FILE *out, FILE *errout)
 {
     static const struct option opts[] = {
-        {"env", required_argument, NULL, 'e'}, {"active", no_argument, NULL, 'a'},
-        {"limit", required_argument, NULL, 'l'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        EBB_CLI_CONN_LONGOPTS,
+        {"env", required_argument, NULL, 'e'},
+        {"active", no_argument, NULL, 'a'},
+        {"limit", required_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        EBB_CLI_CONN_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *env = NULL, *limit = NULL;
@@ -224,8 +227,10 @@ int ebb_cli_follow_run(const char *cmd, const ebb_cli_conn_args *conn, const cha
 int ebb_cli_show(int argc, char **argv, FILE *out, FILE *errout)
 {
     static const struct option opts[] = {
-        {"follow", no_argument, NULL, 'f'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},   EBB_CLI_CONN_LONGOPTS,
+        {"follow", no_argument, NULL, 'f'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        EBB_CLI_CONN_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     bool follow = false, json = false;
@@ -267,8 +272,7 @@ int ebb_cli_show(int argc, char **argv, FILE *out, FILE *errout)
         return code;
     const json_t *run = json_object_get(r.json, "run");
     if (json)
-        code = ebb_cli_print_json(run != NULL ? run : r.json, out) ? EBB_EXIT_OK
-                                                                   : EBB_EXIT_FAILURE;
+        code = ebb_cli_print_json(run != NULL ? run : r.json, out) ? EBB_EXIT_OK : EBB_EXIT_FAILURE;
     else {
         ebb_cli_render_run_detail(run, ebb_cli_now_ms(), SHOW_LOG_LINES, out);
         code = EBB_EXIT_OK;
@@ -281,36 +285,37 @@ int ebb_cli_show(int argc, char **argv, FILE *out, FILE *errout)
 
 static void runctl_usage(const char *cmd, FILE *f)
 {
-    fprintf(f,
-            "Usage: ebb approve RUN [--json]\n"
-            "       ebb halt RUN [--reason R] [--json]\n"
-            "       ebb resume RUN [--reason R] [--json]\n"
-            "       ebb abort RUN --reason R [--json]\n"
-            "\n"
-            "approve  count this operator's approval of a run that waits for approvals\n"
-            "         (the requester's own approval does not count; each key counts once)\n"
-            "halt     stop a run after the steps in flight; nothing new starts\n"
-            "resume   go on with a halted run\n"
-            "abort    end a run for good (a reason is required)\n"
-            "Each is recorded in the audit with the operator's key.\n"
-            "\n"
-            "  --reason R   why\n"
-            "  --json       {\"run\": RUN} (docs/cli.md)\n"
-            "\n" EBB_CLI_CONN_HELP "\n"
-            "Examples:\n"
-            "  ebb approve r-20240501-0007\n"
-            "  ebb halt r-20240501-0007 --reason 'error rate up on db-prod-02'\n"
-            "\n"
-            "Exit codes: 0 done, 2 usage, 3 key/config, 4 refused (own run, already\n"
-            "approved, state does not allow it, role), 7 coordinator unreachable.\n");
+    fprintf(f, "Usage: ebb approve RUN [--json]\n"
+               "       ebb halt RUN [--reason R] [--json]\n"
+               "       ebb resume RUN [--reason R] [--json]\n"
+               "       ebb abort RUN --reason R [--json]\n"
+               "\n"
+               "approve  count this operator's approval of a run that waits for approvals\n"
+               "         (the requester's own approval does not count; each key counts once)\n"
+               "halt     stop a run after the steps in flight; nothing new starts\n"
+               "resume   go on with a halted run\n"
+               "abort    end a run for good (a reason is required)\n"
+               "Each is recorded in the audit with the operator's key.\n"
+               "\n"
+               "  --reason R   why\n"
+               "  --json       {\"run\": RUN} (docs/cli.md)\n"
+               "\n" EBB_CLI_CONN_HELP "\n"
+               "Examples:\n"
+               "  ebb approve r-20240501-0007\n"
+               "  ebb halt r-20240501-0007 --reason 'error rate up on db-prod-02'\n"
+               "\n"
+               "Exit codes: 0 done, 2 usage, 3 key/config, 4 refused (own run, already\n"
+               "approved, state does not allow it, role), 7 coordinator unreachable.\n");
     (void)cmd;
 }
 
 int ebb_cli_runctl(int argc, char **argv, FILE *out, FILE *errout)
 {
     static const struct option opts[] = {
-        {"reason", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         EBB_CLI_CONN_LONGOPTS,
+        {"reason", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        EBB_CLI_CONN_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];

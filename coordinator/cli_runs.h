@@ -1,4 +1,5 @@
-/* `ebb runs`, `ebb show RUN [--follow]`, `ebb approve|halt|resume|abort RUN`: runs through the coordinator. */
+/* `ebb runs`, `ebb show RUN [--follow]`, `ebb approve|halt|resume|abort RUN`: runs through the
+ * coordinator. */
 #ifndef EBB_COORDINATOR_CLI_RUNS_H
 #define EBB_COORDINATOR_CLI_RUNS_H
 

@@ -35,7 +35,11 @@ cleanup() {
     done
     echo "--- last ebb output" >&2; cat "$W/out" "$W/err" >&2 2>/dev/null || true
   fi
-  rm -rf "$W"
+  if [ -n "${EBB_TEST_KEEP:-}" ]; then
+    echo "kept $W (EBB_TEST_KEEP)" >&2
+  else
+    rm -rf "$W"
+  fi
 }
 trap cleanup EXIT
 

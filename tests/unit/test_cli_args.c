@@ -1,4 +1,5 @@
-/* Unit tests for the ebb CLI's pure parts: run command options, request arguments, connection settings. */
+/* Unit tests for the ebb CLI's pure parts: run command options, request arguments, connection
+ * settings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,9 +60,9 @@ static void test_rollback_needs_reason(void **state)
 {
     (void)state;
     ebb_cli_run_opts o;
-    assert_int_equal(parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--to", "0041",
-                           NULL),
-                     EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--to", "0041", NULL),
+        EBB_EXIT_USAGE);
     assert_non_null(strstr(errbuf, "--reason"));
     /* a blank reason is no reason */
     assert_int_equal(parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--to", "0041",
@@ -77,9 +78,9 @@ static void test_rollback_target_or_steps(void **state)
 {
     (void)state;
     ebb_cli_run_opts o;
-    assert_int_equal(parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--reason", "r",
-                           NULL),
-                     EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--reason", "r", NULL),
+        EBB_EXIT_USAGE);
     assert_int_equal(parse(EBB_CLI_CMD_ROLLBACK, &o, "rollback", "--env", "prod", "--reason", "r",
                            "--to", "1", "--steps", "2", NULL),
                      EBB_EXIT_USAGE);
@@ -94,8 +95,7 @@ static void test_rollback_target_or_steps(void **state)
                            "--steps", "2", "--hosts", "p1,,p2", "--atomic", NULL),
                      -1);
     assert_int_equal(o.steps, 2);
-    assert_string_equal(request_of(&o),
-                        "env=prod steps=2 reason=r host=p1 host=p2 atomic=true");
+    assert_string_equal(request_of(&o), "env=prod steps=2 reason=r host=p1 host=p2 atomic=true");
 }
 
 static void test_rollout_options(void **state)
@@ -103,9 +103,9 @@ static void test_rollout_options(void **state)
     (void)state;
     ebb_cli_run_opts o;
     /* rollout has no --steps and needs --to */
-    assert_int_equal(parse(EBB_CLI_CMD_ROLLOUT, &o, "rollout", "--env", "dev", "--steps", "1",
-                           NULL),
-                     EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_ROLLOUT, &o, "rollout", "--env", "dev", "--steps", "1", NULL),
+        EBB_EXIT_USAGE);
     assert_non_null(strstr(errbuf, "not an option of ebb rollout"));
     assert_int_equal(parse(EBB_CLI_CMD_ROLLOUT, &o, "rollout", "--env", "dev", NULL),
                      EBB_EXIT_USAGE);
@@ -127,9 +127,9 @@ static void test_rollout_options(void **state)
     assert_string_equal(request_of(&o),
                         "env=dev to=4 reason=release 7 db=app on_failure=compensate");
     /* a stray positional argument is refused */
-    assert_int_equal(parse(EBB_CLI_CMD_ROLLOUT, &o, "rollout", "--env", "dev", "--to", "4", "prod",
-                           NULL),
-                     EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_ROLLOUT, &o, "rollout", "--env", "dev", "--to", "4", "prod", NULL),
+        EBB_EXIT_USAGE);
     assert_non_null(strstr(errbuf, "'prod'"));
 }
 
@@ -137,22 +137,23 @@ static void test_plan_options(void **state)
 {
     (void)state;
     ebb_cli_run_opts o;
-    assert_int_equal(parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--to", "4", "--follow",
-                           NULL),
-                     EBB_EXIT_USAGE);
-    assert_int_equal(parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--to", "4", "--wait",
-                           "0", NULL),
-                     EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--to", "4", "--follow", NULL),
+        EBB_EXIT_USAGE);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--to", "4", "--wait", "0", NULL),
+        EBB_EXIT_USAGE);
     assert_int_equal(parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--to", "4",
                            "--allow-drift", "--wait", "20", NULL),
                      -1);
     assert_false(o.rollback);
     assert_string_equal(ebb_cli_run_opts_command(&o), "plan");
-    assert_string_equal(request_of(&o), "env=prod kind=rollout to=4 allow_drift=true wait_ms=20000");
+    assert_string_equal(request_of(&o),
+                        "env=prod kind=rollout to=4 allow_drift=true wait_ms=20000");
     /* --steps makes it a rollback plan; --no-precheck asks for the plan alone */
-    assert_int_equal(parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--steps", "1",
-                           "--no-precheck", NULL),
-                     -1);
+    assert_int_equal(
+        parse(EBB_CLI_CMD_PLAN, &o, "plan", "--env", "prod", "--steps", "1", "--no-precheck", NULL),
+        -1);
     assert_true(o.rollback);
     assert_string_equal(request_of(&o), "env=prod kind=rollback steps=1 precheck=0");
     assert_int_equal(parse(EBB_CLI_CMD_PLAN, &o, "plan", "--help", NULL), EBB_EXIT_OK);

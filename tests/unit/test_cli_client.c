@@ -1,4 +1,5 @@
-/* Unit tests for the CLI's signed round trip against an in-process stand-in coordinator (ipc, no PostgreSQL). */
+/* Unit tests for the CLI's signed round trip against an in-process stand-in coordinator (ipc, no
+ * PostgreSQL). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

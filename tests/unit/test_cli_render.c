@@ -1,4 +1,5 @@
-/* Unit tests for the ebb CLI's tables: agents, status, runs, a run, prechecks, from the operator API's JSON. */
+/* Unit tests for the ebb CLI's tables: agents, status, runs, a run, prechecks, from the operator
+ * API's JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +52,8 @@ static void test_agents(void **state)
     char *s = RENDER(ebb_cli_render_agents(j, NOW, out));
     assert_string_equal(
         s, "AGENT  STATE     ENVIRONMENT  KEY               ALIVE  LAST SEEN   DATABASES\n"
-           "dev-1  accepted  dev          0011223344556677  yes    2s ago      app@4, crm@base (drift)\n"
+           "dev-1  accepted  dev          0011223344556677  yes    2s ago      app@4, crm@base "
+           "(drift)\n"
            "new-9  pending   -            8899aabbccddeeff  -      10m00s ago  -\n");
     free(s);
     json_decref(j);
@@ -107,17 +109,18 @@ static void test_run_detail(void **state)
     json_object_set_new(run, "log", log);
     json_object_set_new(run, "approvers", parse("[\"bob\"]"));
     char *s = RENDER(ebb_cli_render_run_detail(run, NOW, 1, out));
-    assert_string_equal(s, "run r-7: rollback of prod to 2, awaiting_approval\n"
-                           "  requested by alice 1m00s ago, reason: INC-1\n"
-                           "  hosts: 0/2, wave 1 of 2\n"
-                           "  approvals: 1 of 1 by bob\n"
-                           "\n"
-                           "  HOST    DATABASE  WAVE  STATE   STEP     FROM  TO  ERROR\n"
-                           "  prod-1  app       1     done    health   4     2   -\n"
-                           "  prod-2  app       2     failed  migrate  4     2   view does not exist\n"
-                           "\n"
-                           "  recent steps:\n"
-                           "    2023-11-14 22:13:21Z  prod-2/app  migrate  failed: boom\n");
+    assert_string_equal(s,
+                        "run r-7: rollback of prod to 2, awaiting_approval\n"
+                        "  requested by alice 1m00s ago, reason: INC-1\n"
+                        "  hosts: 0/2, wave 1 of 2\n"
+                        "  approvals: 1 of 1 by bob\n"
+                        "\n"
+                        "  HOST    DATABASE  WAVE  STATE   STEP     FROM  TO  ERROR\n"
+                        "  prod-1  app       1     done    health   4     2   -\n"
+                        "  prod-2  app       2     failed  migrate  4     2   view does not exist\n"
+                        "\n"
+                        "  recent steps:\n"
+                        "    2023-11-14 22:13:21Z  prod-2/app  migrate  failed: boom\n");
     free(s);
     json_decref(run);
 }
@@ -126,16 +129,17 @@ static void test_status(void **state)
 {
     (void)state;
     char text[4096];
-    snprintf(text, sizeof text,
-             "{\"environments\":[{\"name\":\"dev\",\"order\":0,\"policy\":{\"approvals\":0,"
-             "\"require_backup\":true},\"hosts\":[{\"id\":\"dev-1\",\"alive\":true,"
-             "\"last_seen_ms\":1700000599000,\"databases\":[{\"name\":\"app\",\"current\":[\"4\"]}]}]},"
-             "{\"name\":\"prod\",\"order\":2,\"policy\":{\"approvals\":1,\"forward_only\":true,"
-             "\"promote_from\":\"staging\"},\"hosts\":[{\"id\":\"prod-1\",\"alive\":false,"
-             "\"databases\":[{\"name\":\"app\",\"current\":[\"2\"],\"drift\":true,"
-             "\"error\":\"connection refused\"}]}]}],"
-             "\"pending\":[{\"id\":\"new-9\",\"key_id\":\"8899aabbccddeeff\"}],\"runs\":[%s]}",
-             RUN);
+    snprintf(
+        text, sizeof text,
+        "{\"environments\":[{\"name\":\"dev\",\"order\":0,\"policy\":{\"approvals\":0,"
+        "\"require_backup\":true},\"hosts\":[{\"id\":\"dev-1\",\"alive\":true,"
+        "\"last_seen_ms\":1700000599000,\"databases\":[{\"name\":\"app\",\"current\":[\"4\"]}]}]},"
+        "{\"name\":\"prod\",\"order\":2,\"policy\":{\"approvals\":1,\"forward_only\":true,"
+        "\"promote_from\":\"staging\"},\"hosts\":[{\"id\":\"prod-1\",\"alive\":false,"
+        "\"databases\":[{\"name\":\"app\",\"current\":[\"2\"],\"drift\":true,"
+        "\"error\":\"connection refused\"}]}]}],"
+        "\"pending\":[{\"id\":\"new-9\",\"key_id\":\"8899aabbccddeeff\"}],\"runs\":[%s]}",
+        RUN);
     json_t *st = parse(text);
     json_t *runs = parse("{\"runs\":[{\"run_id\":\"r-5\",\"kind\":\"rollout\",\"environment\":"
                          "\"dev\",\"state\":\"succeeded\",\"created_ms\":1700000000000,"
@@ -180,13 +184,14 @@ static void test_prechecks(void **state)
         "\"rows_at_risk\":0,\"certain_failures\":1}},"
         "{\"host\":\"p3\",\"database\":\"app\"}]}");
     char *s = RENDER(ebb_cli_render_prechecks(j, out));
-    assert_string_equal(s, "prechecks (3):\n"
-                           "  p1/app: ok, risk high, 120 rows at risk\n"
-                           "      3_drop.down.sql:2 DROP COLUMN high: drops accounts.email [data at risk]\n"
-                           "  p2/app: failed, risk none, 0 rows at risk: long transaction holds a lock\n"
-                           "  p3/app: no answer\n"
-                           "fleet: 3 checked, 1 failed, 1 unanswered; 1 with data at risk, 120 rows "
-                           "would be lost; 1 certain failures\n");
+    assert_string_equal(
+        s, "prechecks (3):\n"
+           "  p1/app: ok, risk high, 120 rows at risk\n"
+           "      3_drop.down.sql:2 DROP COLUMN high: drops accounts.email [data at risk]\n"
+           "  p2/app: failed, risk none, 0 rows at risk: long transaction holds a lock\n"
+           "  p3/app: no answer\n"
+           "fleet: 3 checked, 1 failed, 1 unanswered; 1 with data at risk, 120 rows "
+           "would be lost; 1 certain failures\n");
     free(s);
     json_decref(j);
 }
@@ -232,9 +237,12 @@ static void test_durations_and_states(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agents),         cmocka_unit_test(test_runs),
-        cmocka_unit_test(test_run_detail),     cmocka_unit_test(test_status),
-        cmocka_unit_test(test_prechecks),      cmocka_unit_test(test_missing_fields),
+        cmocka_unit_test(test_agents),
+        cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_run_detail),
+        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_prechecks),
+        cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_durations_and_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
