@@ -484,6 +484,24 @@ static ebb_code audit_result(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms
     return code;
 }
 
+/* Did the job change the database? Only a result whose state after was read (it carries the
+ * fingerprint read with it) can say "none". */
+static ebb_result_change result_change(const ebb_driver_result *r)
+{
+    if (r->fingerprint == NULL)
+        return EBB_CHANGE_UNKNOWN;
+    if (r->n_before != r->n_after)
+        return EBB_CHANGE_SOME;
+    for (size_t a = 0; a < r->n_after; a++) {
+        bool found = false;
+        for (size_t b = 0; b < r->n_before && !found; b++)
+            found = strcmp(r->revisions_after[a], r->revisions_before[b]) == 0;
+        if (!found)
+            return EBB_CHANGE_SOME;
+    }
+    return EBB_CHANGE_NONE;
+}
+
 ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, int64_t now_ms,
                                bool *matched, ebb_error *err)
 {
@@ -503,7 +521,8 @@ ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, in
                             .job_id = r->job_id,
                             .ok = r->ok,
                             .error = r->ok ? NULL : error,
-                            .backup_id = r->backup_id};
+                            .backup_id = r->backup_id,
+                            .change = result_change(r)};
     result_ctx ctx = {r, i};
     const ebb_plan_host *ph = &e->plan.hosts[i];
     const char *step_name = ebb_job_kind_name(e->run.hosts[i].job);

@@ -24,9 +24,9 @@ json_t *ebb_run_entry_json(const ebb_run_entry *e, bool detail)
     for (size_t i = 0; i < r->n_hosts; i++) {
         if (r->hosts[i].state == EBB_HOST_DONE)
             done++;
-        else if (r->hosts[i].state == EBB_HOST_FAILED ||
+        else if (r->hosts[i].counted || r->hosts[i].state == EBB_HOST_FAILED ||
                  r->hosts[i].state == EBB_HOST_COMPENSATION_FAILED)
-            failed++;
+            failed++; /* a failed unit restored or rolled back afterwards still failed */
     }
     /* "approvers" are the approvals counted for approvals_needed: while the run waits for them
      * the pending list, afterwards the ones kept when it started (the pending list then serves
