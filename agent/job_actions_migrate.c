@@ -7,6 +7,7 @@
 #include "agent/graph.h"
 #include "agent/job_internal.h"
 #include "agent/migrate.h"
+#include "agent/registry.h"
 
 static void on_progress(void *ctx, const ebb_progress *p)
 {
@@ -119,6 +120,66 @@ out:
     return rc;
 }
 
+/*
+ * Whether the registry holds steps of run_id (deploy / revert events). A prepared migration
+ * writes them in its own transaction, so they exist exactly when it was committed.
+ */
+static ebb_code run_steps_recorded(ebb_pg *pg, const char *run_id, bool *out, ebb_error *err)
+{
+    bool exists = false;
+    ebb_code rc = ebb_registry_exists(pg, &exists, err);
+    if (rc != EBB_OK || !exists) {
+        if (rc == EBB_OK)
+            *out = false;
+        return rc;
+    }
+    const char *params[] = {run_id};
+    char *n = NULL;
+    rc = ebb_pg_query_text(pg,
+                           "SELECT count(*) FROM ebb.events WHERE run_id = $1"
+                           " AND kind IN ('deploy', 'revert')",
+                           1, params, &n, err);
+    if (rc == EBB_OK)
+        *out = n != NULL && strcmp(n, "0") != 0;
+    free(n);
+    return rc;
+}
+
+/*
+ * The decision for a gid that is not (or no longer) prepared. Decisions are sent again after a
+ * coordinator restart, and a rollback goes to every unit that was sent a prepare (its agent may
+ * have died before or after PREPARE TRANSACTION), so a missing gid succeeds with "nothing to
+ * do" when the registry shows the state the decision leads to: for a commit, steps of this run
+ * recorded (committed earlier); for a rollback, none (never prepared, or rolled back). Else it
+ * fails: EBB_E_NOT_FOUND (a commit whose transaction is gone without its steps) or
+ * EBB_E_CONFLICT (a rollback of a run already committed here).
+ */
+static ebb_code prepared_absent(job_ctx *jc, ebb_pg *pg, bool commit, const char *gid,
+                                ebb_error *err)
+{
+    bool recorded = false;
+    ebb_error qerr;
+    if (run_steps_recorded(pg, jc->cmd->run_id, &recorded, &qerr) != EBB_OK)
+        return ebb_error_set(err, EBB_E_NOT_FOUND,
+                             "no prepared transaction %s, and the registry cannot be read: %s",
+                             gid, qerr.msg);
+    if (commit == recorded) {
+        json_object_set_new(jc->report, "note",
+                            json_string(commit ? "nothing to do: already committed"
+                                               : "nothing to do: no prepared transaction and no "
+                                                 "step of this run recorded"));
+        return EBB_OK;
+    }
+    if (commit)
+        return ebb_error_set(err, EBB_E_NOT_FOUND,
+                             "no prepared transaction %s, and the registry holds no step of run "
+                             "%s: it was rolled back",
+                             gid, jc->cmd->run_id);
+    return ebb_error_set(err, EBB_E_CONFLICT,
+                         "no prepared transaction %s: run %s was already committed here", gid,
+                         jc->cmd->run_id);
+}
+
 ebb_code job_do_prepared(job_ctx *jc, bool commit, ebb_error *err)
 {
     /* The gid is derived, never taken from the wire: the run that prepared it on this database. */
@@ -132,9 +193,14 @@ ebb_code job_do_prepared(job_ctx *jc, bool commit, ebb_error *err)
     bool have_graph = job_load_graph(jc->db, &graph, NULL) == EBB_OK;
     job_record_state(jc, pg, have_graph ? &graph : NULL, true);
     job_progress(jc, commit ? "commit_prepared" : "rollback_prepared", 0, 1, 0, gid);
-    rc = commit ? ebb_migrate_commit_prepared(pg, gid, err)
-                : ebb_migrate_rollback_prepared(pg, gid, err);
+    ebb_error perr;
+    rc = commit ? ebb_migrate_commit_prepared(pg, gid, &perr)
+                : ebb_migrate_rollback_prepared(pg, gid, &perr);
     jc->report = json_pack("{s:s, s:s}", "gid", gid, "decision", commit ? "commit" : "rollback");
+    if (rc == EBB_E_NOT_FOUND)
+        rc = prepared_absent(jc, pg, commit, gid, err);
+    else if (rc != EBB_OK && err != NULL)
+        *err = perr;
     job_record_state(jc, pg, have_graph ? &graph : NULL, false);
     job_disconnect(jc, pg);
     if (have_graph)

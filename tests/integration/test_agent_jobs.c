@@ -628,9 +628,34 @@ static void test_prepared(void **state)
     expect(&r, EBB_JOB_SUCCEEDED);
     assert_string_equal(r.revisions_after[0], "1");
     ebb_job_result_fini(&r);
-    /* Nothing left to commit for that run. */
+    /* A decision sent again is idempotent: the commit is already there. */
     c = cmd("prep-2-commit-again", EBB_JOB_COMMIT_PREPARED, "appdb");
     c.run_id = "run-prep-b";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    o = report_of(&r);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "note")), "nothing to do"));
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    /* ... but that run cannot be rolled back by a missing gid. */
+    c = cmd("prep-2-rollback", EBB_JOB_ROLLBACK_PREPARED, "appdb");
+    c.run_id = "run-prep-b";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_FAILED);
+    assert_int_equal(r.error_code, EBB_E_CONFLICT);
+    ebb_job_result_fini(&r);
+    /* A rollback for a unit that never prepared (its agent died first): nothing to do. */
+    c = cmd("prep-3-rollback", EBB_JOB_ROLLBACK_PREPARED, "appdb");
+    c.run_id = "run-prep-c";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    o = report_of(&r);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "note")), "nothing to do"));
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    /* A commit whose transaction is gone without its steps fails. */
+    c = cmd("prep-3-commit", EBB_JOB_COMMIT_PREPARED, "appdb");
+    c.run_id = "run-prep-c";
     r = run(&c, NULL);
     expect(&r, EBB_JOB_FAILED);
     assert_int_equal(r.error_code, EBB_E_NOT_FOUND);
