@@ -8,6 +8,8 @@
 #include "agent/job_internal.h"
 #include "agent/migrate.h"
 #include "agent/registry.h"
+#include "agent/risk_probe.h"
+#include "agent/risk_verdict.h"
 
 static void on_progress(void *ctx, const ebb_progress *p)
 {
@@ -46,6 +48,59 @@ static ebb_code down_checks(job_ctx *jc, ebb_pg *pg, const ebb_graph *graph, con
     return rc;
 }
 
+/*
+ * The live risk gate, as `ebb-agent db` runs it, before anything changes: the path's
+ * statements classified and probed on the data now present (agent/risk_probe.h). A statement
+ * that will certainly fail is always refused; data at risk (rows found, or a high statement
+ * no probe could measure) only with the command's accept_data_loss, which the coordinator sends
+ * when the operator accepted data loss and the policy let the run start. Decision: statements
+ * whose effect is unknown (function calls, DO blocks; Alembic steps, which have no SQL in a
+ * job) are let through: a fleet run has no "accept unknown" flag, they are common, and the
+ * precheck and this job's report list them (`ebb-agent db` keeps --accept-unknown).
+ * *risk_out gets the report (JSON, may be NULL). EBB_E_REFUSED names what refused it.
+ */
+static ebb_code risk_gate(job_ctx *jc, ebb_pg *pg, const ebb_graph *graph, const ebb_path *path,
+                          json_t **risk_out, ebb_error *err)
+{
+    *risk_out = NULL;
+    if (path->count == 0)
+        return EBB_OK;
+    job_progress(jc, "risk", 0, 0, 0, NULL);
+    ebb_risk_report rep;
+    ebb_code rc = ebb_risk_probe_path(pg, graph, path, NULL, NULL, &rep, err);
+    if (rc != EBB_OK) {
+        ebb_error_prefix(err, "risk probes of the path");
+        return rc;
+    }
+    bool accept = jc->cmd->accept_data_loss;
+    ebb_risk_verdict v = ebb_risk_decide(&rep, accept, true);
+    ebb_risk_summary sum;
+    ebb_risk_summarize(&rep, &sum);
+    json_t *rj = ebb_risk_report_json(&rep, false);
+    if (rj != NULL) {
+        json_object_set_new(rj, "verdict", json_string(ebb_risk_verdict_name(v)));
+        json_object_set_new(rj, "accept_data_loss", json_boolean(accept));
+    }
+    *risk_out = rj;
+    ebb_risk_report_fini(&rep);
+    switch (v) {
+    case EBB_RISK_REFUSE_CERTAIN:
+        return ebb_error_set(err, EBB_E_REFUSED,
+                             "risk gate: %zu statement(s) on the path will certainly fail on the "
+                             "data now present (see report risk.items); nothing was changed",
+                             sum.n_certain_failures);
+    case EBB_RISK_REFUSE_DATA_LOSS:
+        return ebb_error_set(err, EBB_E_REFUSED,
+                             "risk gate: %zu statement(s) put data at risk (%s%lld row(s)) and "
+                             "data loss was not accepted (--accept-data-loss); nothing was "
+                             "changed",
+                             sum.n_at_risk, sum.rows_estimated ? "about " : "",
+                             sum.rows_at_risk);
+    default:
+        return EBB_OK;
+    }
+}
+
 ebb_code job_do_migrate(job_ctx *jc, ebb_error *err)
 {
     const ebb_job_cmd *cmd = jc->cmd;
@@ -63,14 +118,21 @@ ebb_code job_do_migrate(job_ctx *jc, ebb_error *err)
     }
     job_record_state(jc, pg, &graph, true);
 
-    /* Row counts before a down path, for the data checks after it (not for a
-     * prepared path: its changes are invisible until the commit). */
+    /* The risk gate, then row counts before a down path, for the data checks after it (not
+     * for a prepared path: its changes are invisible until the commit). A path that does not
+     * resolve is left to the runner, which reports why. */
     ebb_path path = {0};
     bool have_path = false, have_counts = false;
     ebb_row_counts before = {0};
-    if (!cmd->prepare && ebb_migrate_resolve(pg, &graph, &target, &path, NULL) == EBB_OK) {
+    json_t *risk = NULL;
+    if (ebb_migrate_resolve(pg, &graph, &target, &path, NULL) == EBB_OK) {
         have_path = true;
-        if (path.direction == EBB_DIR_DOWN) {
+        if ((rc = risk_gate(jc, pg, &graph, &path, &risk, err)) != EBB_OK) {
+            jc->report = json_pack("{s:s, s:s, s:b, s:o?}", "target", cmd->target, "direction",
+                                   dir_name(path.direction), "refused", true, "risk", risk);
+            goto out;
+        }
+        if (!cmd->prepare && path.direction == EBB_DIR_DOWN) {
             if ((rc = ebb_datacheck_count_rows(pg, &before, err)) != EBB_OK)
                 goto out;
             have_counts = true;
@@ -106,6 +168,10 @@ ebb_code job_do_migrate(job_ctx *jc, ebb_error *err)
         opts.single_transaction, "accept_data_loss", cmd->accept_data_loss, "fingerprint_mismatch",
         mismatch, "operator", cmd->operator_name);
     free(mismatch);
+    if (risk != NULL && jc->report != NULL)
+        json_object_set_new(jc->report, "risk", risk);
+    else
+        json_decref(risk);
     if (rc == EBB_OK && have_counts && mres.direction == EBB_DIR_DOWN && mres.done > 0)
         rc = down_checks(jc, pg, &graph, &path, &before, err);
     ebb_migrate_result_fini(&mres);

@@ -99,6 +99,12 @@ static void handle_hello(ebb_coordinator *c, ebb_wire_request *req, const ebb_ke
                 .applied = d->revisions[k]->has_applied && d->revisions[k]->applied,
                 .no_transaction =
                     d->revisions[k]->has_no_transaction && d->revisions[k]->no_transaction,
+                .down_no_transaction = d->revisions[k]->has_down_no_transaction &&
+                                       d->revisions[k]->down_no_transaction,
+                .has_down_known = d->revisions[k]->has_has_down,
+                .has_down = d->revisions[k]->has_down,
+                .up_risk = d->revisions[k]->up_risk,
+                .down_risk = d->revisions[k]->down_risk,
             };
     }
     ebb_inv_hello hello = {.agent_id = h->agent_id,

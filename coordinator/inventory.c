@@ -1,6 +1,8 @@
 /* The coordinator's inventory of agents and their databases (see inventory.h). */
 #include "coordinator/inventory.h"
 
+#include "agent/risk.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +122,11 @@ ebb_inv_db *ebb_inv_agent_db(ebb_inv_agent *agent, const char *name)
     return NULL;
 }
 
+bool ebb_inv_risk_loses_data(const char *level)
+{
+    return level != NULL && strcmp(level, ebb_risk_level_name(EBB_RISK_HIGH)) == 0;
+}
+
 static ebb_code add_agent(ebb_inventory *inv, const char *id, const ebb_public_key *key,
                           ebb_inv_agent **out, ebb_error *err)
 {
@@ -171,6 +178,10 @@ static bool db_from_report(ebb_inv_db *d, const ebb_inv_db_report *r)
                 return false;
             v->n_parents = r->revs[i].n_parents;
             v->no_transaction = r->revs[i].no_transaction;
+            v->down_no_transaction = r->revs[i].down_no_transaction;
+            v->has_down = !r->revs[i].has_down_known || r->revs[i].has_down;
+            v->up_data_loss = ebb_inv_risk_loses_data(r->revs[i].up_risk);
+            v->down_data_loss = v->has_down && ebb_inv_risk_loses_data(r->revs[i].down_risk);
             if (r->revs[i].applied && (d->applied[d->n_applied] = strdup(v->id)) != NULL)
                 d->n_applied++;
         }
@@ -414,8 +425,11 @@ ebb_code ebb_inventory_fleet(const ebb_inventory *inv, long liveness_s, ebb_inv_
                 fr->id = db->revs[r].id;
                 fr->parents = (const char *const *)db->revs[r].parents;
                 fr->n_parents = db->revs[r].n_parents;
-                fr->has_down = true;
+                fr->has_down = db->revs[r].has_down;
                 fr->no_transaction = db->revs[r].no_transaction;
+                fr->down_no_transaction = db->revs[r].down_no_transaction;
+                fr->up_data_loss = db->revs[r].up_data_loss;
+                fr->down_data_loss = db->revs[r].down_data_loss;
             }
             fd->applied = (const char *const *)db->applied;
             fd->n_applied = db->n_applied;

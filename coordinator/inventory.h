@@ -44,7 +44,11 @@ typedef struct ebb_inv_rev {
     char *id;
     char **parents;
     size_t n_parents;
-    bool no_transaction;
+    bool no_transaction;      /* the up script */
+    bool down_no_transaction; /* the down script */
+    bool has_down;
+    bool up_data_loss;   /* the up script classified high or unknown (see ebb_inv_risk_loses_data) */
+    bool down_data_loss; /* the down script likewise */
 } ebb_inv_rev;
 
 typedef struct ebb_inv_db {
@@ -92,7 +96,21 @@ typedef struct ebb_inv_rev_report {
     size_t n_parents;
     bool applied;
     bool no_transaction;
+    bool down_no_transaction;
+    bool has_down_known; /* false: an older agent that does not say (a down script assumed) */
+    bool has_down;
+    const char *up_risk;   /* worst level of the up script's statements, or NULL: not classified */
+    const char *down_risk; /* likewise for the down script */
 } ebb_inv_rev_report;
+
+/*
+ * Whether a script classified at level (agent/risk.h names: "low", "medium", "high",
+ * "unknown") can lose data: high (DROP TABLE / COLUMN / SCHEMA, DELETE, UPDATE, TRUNCATE).
+ * Decision: unknown (a function call, a DO block) is not counted: such statements are common
+ * (SELECT setval(...)), nothing at planning time can tell what they do, and a fleet run has no
+ * "accept unknown" flag; `ebb plan`'s prechecks list them. NULL (not classified) is false.
+ */
+bool ebb_inv_risk_loses_data(const char *level);
 
 typedef struct ebb_inv_db_report {
     const char *name;
@@ -195,10 +213,11 @@ bool ebb_inv_db_graph_known(const ebb_inv_db *db);
 
 /*
  * The planner's view of the accepted agents (all environments), borrowing
- * strings from inv: valid until inv changes. Revisions the planner needs
- * (has_down, data loss) that agents do not report are taken as "down
- * script exists, no data loss" here; the agent refuses a step whose script
- * is missing and the precheck reports the risk.
+ * strings from inv: valid until inv changes. Per revision: has_down, the
+ * transaction modes and the data-loss flags as the agent classified its
+ * scripts (an older agent that does not report them gives "down script
+ * exists, no data loss"; the precheck and the migrate job's own risk gate
+ * still probe the live data).
  */
 typedef struct ebb_inv_fleet {
     ebb_fleet fleet;
