@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "agent/daemon.h"
+#include "agent/risk.h"
 
 /* The two enums share their numbering; the table keeps that an explicit, checked choice. */
 static const struct {
@@ -124,6 +125,8 @@ void ebb_daemon_result_to_proto(const ebb_job_result *res, const char *agent_id,
     out->revisions_after = res->revisions_after;
     out->n_revisions_after = res->n_after;
     out->fingerprint = res->fingerprint;
+    out->has_drift = res->has_drift;
+    out->drift = res->drift;
     out->backup_id = res->backup_id;
     out->backup_checksum = res->backup_checksum;
     if (res->error_code != EBB_OK)
@@ -160,6 +163,25 @@ void ebb_daemon_db_info_to_proto(const ebb_job_db_info *info, Ebb__DatabaseInfo 
     out->drift = info->drift;
     out->environment = info->environment;
     out->error = info->error;
+}
+
+/*
+ * The worst risk level of a script's statements, by classification only (no live probe: that
+ * is the precheck's and the migrate job's work), for the coordinator's planner and policy.
+ * NULL when there is nothing to classify (no script, or not SQL: Alembic).
+ */
+static const char *script_risk(const ebb_script *s)
+{
+    if (s->sql == NULL || s->external)
+        return NULL;
+    ebb_risk_report rep = {0};
+    if (ebb_risk_classify_script(s->sql, s->path ? s->path : "-", &rep, NULL) != EBB_OK) {
+        ebb_risk_report_fini(&rep);
+        return ebb_risk_level_name(EBB_RISK_UNKNOWN); /* out of memory: assume the worst */
+    }
+    ebb_risk_level worst = ebb_risk_report_worst(&rep);
+    ebb_risk_report_fini(&rep);
+    return ebb_risk_level_name(worst);
 }
 
 ebb_code ebb_daemon_graph_view_init(ebb_daemon_graph_view *view, const ebb_graph *graph,
@@ -204,6 +226,12 @@ ebb_code ebb_daemon_graph_view_init(ebb_daemon_graph_view *view, const ebb_graph
             ri->checksum = (char *)r->up.checksum;
         ri->has_no_transaction = r->up.no_transaction;
         ri->no_transaction = r->up.no_transaction;
+        ri->has_has_down = true;
+        ri->has_down = r->down.sql != NULL && !r->down.irreversible;
+        ri->has_down_no_transaction = true;
+        ri->down_no_transaction = r->down.no_transaction;
+        ri->up_risk = (char *)script_risk(&r->up);
+        ri->down_risk = ri->has_down ? (char *)script_risk(&r->down) : NULL;
         v.ptrs[i] = ri;
     }
     free(applied);

@@ -68,6 +68,8 @@ typedef struct ebb_job_result {
     char **revisions_after; /* current revision(s) after (interrupted: what it holds now) */
     size_t n_after;
     char *fingerprint; /* live schema fingerprint at the end */
+    bool has_drift;    /* drift below was read together with fingerprint */
+    bool drift;        /* the live fingerprint differs from the one recorded for the current revision */
     char *backup_id;   /* backup taken / restored */
     char *backup_checksum;
     ebb_code error_code; /* EBB_OK unless failed / rejected / cancelled */

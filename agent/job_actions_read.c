@@ -142,6 +142,22 @@ void job_record_state(job_ctx *jc, ebb_pg *pg, const ebb_graph *graph, bool befo
         r->n_before = n;
         free(fp);
     } else {
+        /* Drift as inspect reports it: live vs the fingerprint recorded for the newest applied
+         * revision (none recorded: no drift). The coordinator's fleet view takes it from here. */
+        r->has_drift = false;
+        if (fp != NULL) {
+            ebb_fingerprint want;
+            ebb_error nf;
+            ebb_code frc = ebb_registry_fingerprint_of(pg, n > 0 ? cur[n - 1] : NULL, &want, &nf);
+            if (frc == EBB_OK) {
+                r->has_drift = true;
+                r->drift = strcmp(want.hex, fp) != 0;
+                ebb_fingerprint_fini(&want);
+            } else if (frc == EBB_E_NOT_FOUND) {
+                r->has_drift = true;
+                r->drift = false;
+            }
+        }
         free_strv(r->revisions_after, r->n_after);
         r->revisions_after = cur;
         r->n_after = n;
@@ -267,6 +283,8 @@ ebb_code job_do_inspect(job_ctx *jc, ebb_error *err)
         info.n_current = 0;
         jc->res->fingerprint = info.fingerprint;
         info.fingerprint = NULL;
+        jc->res->has_drift = true;
+        jc->res->drift = info.drift;
     }
     ebb_job_db_info_fini(&info);
     job_disconnect(jc, pg);

@@ -235,6 +235,8 @@ static void interrupted_result(ebb_job_executor *ex, const ebb_job_unfinished *u
             info.n_current = 0;
             r->fingerprint = info.fingerprint;
             info.fingerprint = NULL;
+            r->has_drift = true;
+            r->drift = info.drift;
             r->report_json = json_dumps(report, JSON_COMPACT | JSON_SORT_KEYS);
         } else {
             size_t l = strlen(msg);

@@ -107,6 +107,8 @@ static json_t *result_to_json(const ebb_job_result *r)
     bad |= json_object_set_new(o, "revisions_before", strv_json(r->revisions_before, r->n_before));
     bad |= json_object_set_new(o, "revisions_after", strv_json(r->revisions_after, r->n_after));
     bad |= set_str(o, "fingerprint", r->fingerprint);
+    if (r->has_drift)
+        bad |= json_object_set_new(o, "drift", json_boolean(r->drift));
     bad |= set_str(o, "backup_id", r->backup_id);
     bad |= set_str(o, "backup_checksum", r->backup_checksum);
     bad |= json_object_set_new(o, "error_code", json_integer((json_int_t)r->error_code));
@@ -183,6 +185,9 @@ static bool result_from_json(const json_t *o, ebb_job_result *r)
     r->revisions_before = get_strv(o, "revisions_before", &r->n_before, &ok);
     r->revisions_after = get_strv(o, "revisions_after", &r->n_after, &ok);
     r->fingerprint = get_dup(o, "fingerprint", &ok);
+    const json_t *drift = json_object_get(o, "drift");
+    r->has_drift = json_is_boolean(drift);
+    r->drift = json_is_true(drift);
     r->backup_id = get_dup(o, "backup_id", &ok);
     r->backup_checksum = get_dup(o, "backup_checksum", &ok);
     int64_t code = get_int(o, "error_code");

@@ -99,6 +99,12 @@ static void handle_hello(ebb_coordinator *c, ebb_wire_request *req, const ebb_ke
                 .applied = d->revisions[k]->has_applied && d->revisions[k]->applied,
                 .no_transaction =
                     d->revisions[k]->has_no_transaction && d->revisions[k]->no_transaction,
+                .down_no_transaction = d->revisions[k]->has_down_no_transaction &&
+                                       d->revisions[k]->down_no_transaction,
+                .has_down_known = d->revisions[k]->has_has_down,
+                .has_down = d->revisions[k]->has_down,
+                .up_risk = d->revisions[k]->up_risk,
+                .down_risk = d->revisions[k]->down_risk,
             };
     }
     ebb_inv_hello hello = {.agent_id = h->agent_id,
@@ -221,21 +227,26 @@ static bool is_busy(const Ebb__JobResult *r)
 }
 
 /*
- * A result that says what its database holds now (revisions after, live
- * fingerprint) updates the fleet view, so the next plan starts from there
- * and not from the agent's last hello.
+ * The database state a result carries (revisions after, fingerprint, drift) goes into the
+ * inventory, so `status` and the next plan see what a run left. A result repeated from the
+ * agent's journal, or one that finished before the agent's latest hello (which inspected every
+ * database afresh), is older than what the inventory holds and is left out.
  */
-static void note_db_state(ebb_coordinator *c, const char *agent_id, const Ebb__JobResult *r)
+static void result_state(ebb_inv_agent *a, const Ebb__JobResult *r)
 {
-    bool has_fp = r->fingerprint != NULL && r->fingerprint[0] != '\0';
-    if (r->database == NULL || (r->n_revisions_after == 0 && !has_fp))
-        return; /* the agent could not read the database: nothing known */
+    if (r->database == NULL || r->fingerprint == NULL || (r->has_resent && r->resent) ||
+        r->outcome == EBB__JOB_OUTCOME__OUTCOME_REJECTED ||
+        (r->has_finished_at_ms && r->finished_at_ms < a->last_hello_ms))
+        return;
+    ebb_inv_db_state st = {.current = (const char *const *)r->revisions_after,
+                           .n_current = r->n_revisions_after,
+                           .fingerprint = r->fingerprint,
+                           .has_drift = r->has_drift,
+                           .drift = r->drift};
     ebb_error err;
-    if (ebb_inventory_db_state(&c->inv, agent_id, r->database,
-                               (const char *const *)r->revisions_after, r->n_revisions_after,
-                               r->fingerprint, &err) != EBB_OK)
-        ebb_log(EBB_LOG_DEBUG, "agent", "state of %s/%s from job %s not kept: %s", agent_id,
-                r->database, r->job_id, err.msg);
+    if (ebb_inventory_db_state(a, r->database, &st, &err) != EBB_OK)
+        ebb_log(EBB_LOG_INFO, "inventory", "result of job %s: state not taken: %s", r->job_id,
+                err.msg);
 }
 
 static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_key_id *signer,
@@ -246,7 +257,7 @@ static void handle_result(ebb_coordinator *c, ebb_wire_request *req, const ebb_k
     ebb_code rc = EBB_OK;
     ebb_error err;
     if (a != NULL && a->state == EBB_AGENT_ACCEPTED)
-        note_db_state(c, a->id, r);
+        result_state(a, r);
     if (a == NULL || a->state != EBB_AGENT_ACCEPTED) {
         rc = ebb_error_set(&err, EBB_E_REFUSED, "not an accepted agent");
     } else if (coord_precheck_result(c, r)) {

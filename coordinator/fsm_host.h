@@ -19,9 +19,13 @@ typedef enum ebb_host_state {
     EBB_HOST_COMPENSATING, /* compensation job (migrate back or restore) is out */
     EBB_HOST_COMPENSATED,  /* back at its start revision */
     EBB_HOST_COMPENSATION_FAILED,
-    EBB_HOST_RESTORING, /* a migrate or verify step failed after the database moved: the backup of
-                           this run is being restored */
-    EBB_HOST_RESTORED,  /* failed, and back at its start revision from the backup (a failure) */
+    EBB_HOST_PREPARE_FAILED,      /* atomic: the prepare failed or went silent; the agent may hold a
+                                     prepared transaction: waits for the wave's rollback */
+    EBB_HOST_RESTORING,           /* failed after the migration committed: restore of this run's
+                                     backup is out */
+    EBB_HOST_RESTARTING,          /* failed with the database unchanged: services being started */
+    EBB_HOST_RESTARTING_RESTORED, /* restored: services being started */
+    EBB_HOST_FAILED_RESTORED,     /* failed (counted), restored from its backup, services back */
     EBB_HOST__COUNT
 } ebb_host_state;
 
@@ -43,9 +47,10 @@ typedef enum ebb_host_event {
     EBB_HEV_COMPENSATE_IMPOSSIBLE, /* no path back and no backup */
     EBB_HEV_COMPENSATE_OK,
     EBB_HEV_COMPENSATE_FAILED,
-    EBB_HEV_RESTORE,        /* migrate/verify failed, the database moved, a backup of this run */
-    EBB_HEV_RESTORE_OK,     /* the backup is restored and checked */
-    EBB_HEV_RESTORE_FAILED, /* the restore failed */
+    EBB_HEV_STEP_FAILED_RESTORE, /* migrate or verify failed after something was committed, and
+                                    a backup was taken in this run */
+    EBB_HEV_STEP_FAILED_RESTART, /* a step failed after the services stopped, database unchanged */
+    EBB_HEV_PREPARE_FAILED,      /* atomic: the prepare failed or its agent stayed silent */
     EBB_HEV__COUNT
 } ebb_host_event;
 
@@ -60,7 +65,8 @@ typedef enum ebb_host_action {
     EBB_HACT_MARK_UNKNOWN,       /* start the silence timer */
     EBB_HACT_COUNT_FAILURE,      /* one more failure against the run's budget */
     EBB_HACT_SEND_COMPENSATION,  /* migrate back to the start revision, or restore the backup */
-    EBB_HACT_SEND_RESTORE,       /* count the failure and restore this run's backup on the host */
+    EBB_HACT_FAIL_SEND_RESTORE,  /* count the failure, send restore of this run's backup */
+    EBB_HACT_FAIL_SEND_RESTART,  /* count the failure, send start_services (then health) */
     EBB_HACT__COUNT
 } ebb_host_action;
 

@@ -1,7 +1,8 @@
 /* The coordinator's inventory of agents and their databases (see inventory.h). */
 #include "coordinator/inventory.h"
 
-#include <stdint.h>
+#include "agent/risk.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,11 @@ ebb_inv_db *ebb_inv_agent_db(ebb_inv_agent *agent, const char *name)
     return NULL;
 }
 
+bool ebb_inv_risk_loses_data(const char *level)
+{
+    return level != NULL && strcmp(level, ebb_risk_level_name(EBB_RISK_HIGH)) == 0;
+}
+
 static ebb_code add_agent(ebb_inventory *inv, const char *id, const ebb_public_key *key,
                           ebb_inv_agent **out, ebb_error *err)
 {
@@ -172,6 +178,10 @@ static bool db_from_report(ebb_inv_db *d, const ebb_inv_db_report *r)
                 return false;
             v->n_parents = r->revs[i].n_parents;
             v->no_transaction = r->revs[i].no_transaction;
+            v->down_no_transaction = r->revs[i].down_no_transaction;
+            v->has_down = !r->revs[i].has_down_known || r->revs[i].has_down;
+            v->up_data_loss = ebb_inv_risk_loses_data(r->revs[i].up_risk);
+            v->down_data_loss = v->has_down && ebb_inv_risk_loses_data(r->revs[i].down_risk);
             if (r->revs[i].applied && (d->applied[d->n_applied] = strdup(v->id)) != NULL)
                 d->n_applied++;
         }
@@ -226,96 +236,67 @@ ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hello *h, int64_t
     return EBB_OK;
 }
 
-/* Index of revision id in db's graph, or SIZE_MAX. */
-static size_t rev_index(const ebb_inv_db *db, const char *id)
+ebb_code ebb_inventory_db_state(ebb_inv_agent *agent, const char *db_name,
+                                const ebb_inv_db_state *st, ebb_error *err)
 {
-    for (size_t i = 0; i < db->n_revs; i++)
-        if (strcmp(db->revs[i].id, id) == 0)
-            return i;
-    return SIZE_MAX;
-}
-
-/*
- * The applied set whose heads are current: every current revision and its
- * ancestors (an applied set is closed under parents), in the graph's
- * topological order. False when a head is not in the graph or out of memory.
- */
-static bool applied_of(const ebb_inv_db *db, const char *const *current, size_t n_current,
-                       char ***out, size_t *n_out)
-{
-    bool *mark = calloc(db->n_revs ? db->n_revs : 1, sizeof *mark);
-    if (mark == NULL)
-        return false;
-    bool ok = true;
-    for (size_t i = 0; ok && i < n_current; i++) {
-        size_t k = rev_index(db, current[i]);
-        ok = k != SIZE_MAX;
-        if (ok)
-            mark[k] = true;
-    }
-    /* Parents come first in revs: walking backwards reaches every ancestor. */
-    for (size_t i = db->n_revs; ok && i-- > 0;)
-        for (size_t p = 0; mark[i] && p < db->revs[i].n_parents; p++) {
-            size_t k = rev_index(db, db->revs[i].parents[p]);
-            if (k != SIZE_MAX)
-                mark[k] = true;
+    ebb_inv_db *d = ebb_inv_agent_db(agent, db_name);
+    if (d == NULL)
+        return ebb_error_set(err, EBB_E_NOT_FOUND, "agent %s reported no database '%s'",
+                             agent->id, db_name ? db_name : "(none)");
+    if (st->fingerprint == NULL)
+        return ebb_error_set(err, EBB_E_INVALID, "%s/%s: a state without a fingerprint",
+                             agent->id, d->name);
+    /* The applied set: the current revisions and, walking the topological list backwards,
+     * every parent of an applied revision. */
+    bool *applied = calloc(d->n_revs ? d->n_revs : 1, sizeof *applied);
+    if (applied == NULL)
+        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    for (size_t c = 0; d->n_revs > 0 && c < st->n_current; c++) {
+        size_t k = 0;
+        while (k < d->n_revs && strcmp(d->revs[k].id, st->current[c]) != 0)
+            k++;
+        if (k == d->n_revs) {
+            free(applied);
+            return ebb_error_set(err, EBB_E_INVALID,
+                                 "%s/%s: current revision %s is not in the reported graph",
+                                 agent->id, d->name, st->current[c]);
         }
-    char **v = NULL;
-    size_t n = 0;
-    if (ok && db->n_revs > 0 && (v = calloc(db->n_revs, sizeof *v)) == NULL)
-        ok = false;
-    for (size_t i = 0; ok && i < db->n_revs; i++)
-        if (mark[i] && (v[n++] = strdup(db->revs[i].id)) == NULL)
-            ok = false;
-    free(mark);
-    if (!ok) {
-        free_strv(v, n);
-        return false;
+        applied[k] = true;
     }
-    *out = v;
-    *n_out = n;
-    return true;
-}
-
-ebb_code ebb_inventory_db_state(ebb_inventory *inv, const char *agent_id, const char *db_name,
-                                const char *const *current, size_t n_current,
-                                const char *fingerprint, ebb_error *err)
-{
-    ebb_inv_agent *a = ebb_inventory_find(inv, agent_id);
-    ebb_inv_db *db = a != NULL ? ebb_inv_agent_db(a, db_name) : NULL;
-    if (db == NULL)
-        return ebb_error_set(err, EBB_E_NOT_FOUND, "agent %s has no database %s in the inventory",
-                             agent_id, db_name ? db_name : "(none)");
-    char **cur = NULL, **applied = NULL;
+    for (size_t k = d->n_revs; k-- > 0;)
+        for (size_t p = 0; applied[k] && p < d->revs[k].n_parents; p++)
+            for (size_t q = 0; q < k; q++)
+                if (strcmp(d->revs[q].id, d->revs[k].parents[p]) == 0)
+                    applied[q] = true;
     size_t n_applied = 0;
-    bool graph = ebb_inv_db_graph_known(db);
-    if (!dup_strv(current, n_current, &cur))
+    for (size_t k = 0; k < d->n_revs; k++)
+        n_applied += applied[k];
+    char **cur = NULL, **app = n_applied ? calloc(n_applied, sizeof *app) : NULL;
+    char *fp = strdup(st->fingerprint);
+    bool ok = fp != NULL && (n_applied == 0 || app != NULL) &&
+              dup_strv(st->current, st->n_current, &cur);
+    for (size_t k = 0, a = 0; ok && k < d->n_revs; k++)
+        if (applied[k] && (app[a++] = strdup(d->revs[k].id)) == NULL)
+            ok = false;
+    free(applied);
+    if (!ok) {
+        free(fp);
+        free_strv(cur, cur ? st->n_current : 0);
+        free_strv(app, n_applied); /* calloc'd: unfilled entries are NULL */
         return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
-    if (graph && !applied_of(db, current, n_current, &applied, &n_applied)) {
-        free_strv(cur, n_current);
-        /* A head the graph does not know: the hello's view stays until the next hello. */
-        return ebb_error_set(err, EBB_E_NOT_FOUND,
-                             "%s/%s: a reported revision is not in the known graph", agent_id,
-                             db->name);
     }
-    char *fp = NULL;
-    if (fingerprint != NULL && fingerprint[0] != '\0' && (fp = strdup(fingerprint)) == NULL) {
-        free_strv(cur, n_current);
-        free_strv(applied, n_applied);
-        return ebb_error_set(err, EBB_E_NOMEM, "out of memory");
+    free_strv(d->current, d->n_current);
+    d->current = cur;
+    d->n_current = st->n_current;
+    if (d->n_revs > 0) {
+        free_strv(d->applied, d->n_applied);
+        d->applied = app;
+        d->n_applied = n_applied;
     }
-    free_strv(db->current, db->n_current);
-    db->current = cur;
-    db->n_current = n_current;
-    if (graph) {
-        free_strv(db->applied, db->n_applied);
-        db->applied = applied;
-        db->n_applied = n_applied;
-    }
-    if (fp != NULL) {
-        free(db->fingerprint);
-        db->fingerprint = fp;
-    }
+    free(d->fingerprint);
+    d->fingerprint = fp;
+    if (st->has_drift)
+        d->drift = st->drift;
     return EBB_OK;
 }
 
@@ -444,8 +425,11 @@ ebb_code ebb_inventory_fleet(const ebb_inventory *inv, long liveness_s, ebb_inv_
                 fr->id = db->revs[r].id;
                 fr->parents = (const char *const *)db->revs[r].parents;
                 fr->n_parents = db->revs[r].n_parents;
-                fr->has_down = true;
+                fr->has_down = db->revs[r].has_down;
                 fr->no_transaction = db->revs[r].no_transaction;
+                fr->down_no_transaction = db->revs[r].down_no_transaction;
+                fr->up_data_loss = db->revs[r].up_data_loss;
+                fr->down_data_loss = db->revs[r].down_data_loss;
             }
             fd->applied = (const char *const *)db->applied;
             fd->n_applied = db->n_applied;

@@ -44,7 +44,11 @@ typedef struct ebb_inv_rev {
     char *id;
     char **parents;
     size_t n_parents;
-    bool no_transaction;
+    bool no_transaction;      /* the up script */
+    bool down_no_transaction; /* the down script */
+    bool has_down;
+    bool up_data_loss;   /* the up script classified high or unknown (see ebb_inv_risk_loses_data) */
+    bool down_data_loss; /* the down script likewise */
 } ebb_inv_rev;
 
 typedef struct ebb_inv_db {
@@ -92,7 +96,21 @@ typedef struct ebb_inv_rev_report {
     size_t n_parents;
     bool applied;
     bool no_transaction;
+    bool down_no_transaction;
+    bool has_down_known; /* false: an older agent that does not say (a down script assumed) */
+    bool has_down;
+    const char *up_risk;   /* worst level of the up script's statements, or NULL: not classified */
+    const char *down_risk; /* likewise for the down script */
 } ebb_inv_rev_report;
+
+/*
+ * Whether a script classified at level (agent/risk.h names: "low", "medium", "high",
+ * "unknown") can lose data: high (DROP TABLE / COLUMN / SCHEMA, DELETE, UPDATE, TRUNCATE).
+ * Decision: unknown (a function call, a DO block) is not counted: such statements are common
+ * (SELECT setval(...)), nothing at planning time can tell what they do, and a fleet run has no
+ * "accept unknown" flag; `ebb plan`'s prechecks list them. NULL (not classified) is false.
+ */
+bool ebb_inv_risk_loses_data(const char *level);
 
 typedef struct ebb_inv_db_report {
     const char *name;
@@ -137,18 +155,29 @@ EBB_MUSTCHECK ebb_code ebb_inventory_hello(ebb_inventory *inv, const ebb_inv_hel
                                            int64_t now_ms, ebb_inv_agent **agent_out,
                                            ebb_error *err);
 
+/* What a job result says one database holds now (borrowed for the call). */
+typedef struct ebb_inv_db_state {
+    const char *const *current; /* the current revisions (heads); none: at base */
+    size_t n_current;
+    const char *fingerprint; /* required: a result without it did not read the state */
+    bool has_drift;          /* drift below is reported (else the drift flag is kept) */
+    bool drift;
+} ebb_inv_db_state;
+
 /*
- * What a job result says a database holds now (its current revisions, and
- * the live fingerprint when not NULL or ""): the view the planner uses
- * until the agent's next hello, which replaces it. The applied set becomes
- * the current revisions and their ancestors in the known graph. All
- * borrowed. EBB_E_NOT_FOUND (nothing changes) for an unknown agent or
- * database, or a revision the known graph lacks.
+ * A job result's view of database db of agent (after migrate, restore,
+ * verify, commit / rollback prepared, inspect, ...): its current
+ * revisions, the applied set (those and every ancestor in the graph the
+ * agent reported), fingerprint and drift replace what the last hello said,
+ * so `status` and the planner see the state a run left. Kept in memory like
+ * the rest of the reported databases: after a coordinator restart the
+ * agent's hello (a fresh inspection) gives it again. EBB_E_NOT_FOUND when
+ * the agent has no such database, EBB_E_INVALID when fingerprint is missing
+ * or a current revision is not in the reported graph (then nothing changes:
+ * the agent's next hello brings the new graph).
  */
-EBB_MUSTCHECK ebb_code ebb_inventory_db_state(ebb_inventory *inv, const char *agent_id,
-                                              const char *db_name, const char *const *current,
-                                              size_t n_current, const char *fingerprint,
-                                              ebb_error *err);
+EBB_MUSTCHECK ebb_code ebb_inventory_db_state(ebb_inv_agent *agent, const char *db,
+                                              const ebb_inv_db_state *st, ebb_error *err);
 
 /* A poll from key_id at now_ms: last_seen. The agent, or NULL when the key is unknown. */
 ebb_inv_agent *ebb_inventory_seen(ebb_inventory *inv, const ebb_key_id *key_id, int64_t now_ms);
@@ -184,10 +213,11 @@ bool ebb_inv_db_graph_known(const ebb_inv_db *db);
 
 /*
  * The planner's view of the accepted agents (all environments), borrowing
- * strings from inv: valid until inv changes. Revisions the planner needs
- * (has_down, data loss) that agents do not report are taken as "down
- * script exists, no data loss" here; the agent refuses a step whose script
- * is missing and the precheck reports the risk.
+ * strings from inv: valid until inv changes. Per revision: has_down, the
+ * transaction modes and the data-loss flags as the agent classified its
+ * scripts (an older agent that does not report them gives "down script
+ * exists, no data loss"; the precheck and the migrate job's own risk gate
+ * still probe the live data).
  */
 typedef struct ebb_inv_fleet {
     ebb_fleet fleet;

@@ -14,11 +14,11 @@ static const char *const a_status[] = {"env", NULL};
 static const char *const a_plan[] = {"env",         "kind",      "to",          "steps",
                                      "reason",      "host",      "db",          "atomic",
                                      "allow_drift", "skip_dead", "skip_backup", "accept_data_loss",
-                                     "precheck",    "wait_ms",   NULL};
+                                     "precheck",    "wait_ms",   "on_failure", NULL};
 static const char *const a_run[] = {"env",         "to",        "steps",       "reason",
                                     "host",        "db",        "atomic",      "dry_run",
                                     "allow_drift", "skip_dead", "skip_backup", "accept_data_loss",
-                                    NULL};
+                                    "on_failure",  NULL};
 static const char *const a_approve[] = {"run", NULL};
 static const char *const a_runs[] = {"env", "active", "limit", NULL};
 static const char *const a_show[] = {"run", "after", "wait_ms", NULL};

@@ -87,6 +87,17 @@ static bool parse_plan_req(ebb_coordinator *c, const coord_caller *who,
     in->selection.dbs = p->dbs;
     in->selection.n_dbs = nd;
     in->strategy = p->env->strategy;
+    /* on_failure=halt|compensate overrides the environment's waves.on_failure for this run. */
+    const char *onf = ebb_opapi_arg(req, "on_failure");
+    if (onf != NULL && strcmp(onf, ebb_on_failure_name(EBB_ON_FAILURE_HALT)) == 0) {
+        in->strategy.on_failure = EBB_ON_FAILURE_HALT;
+    } else if (onf != NULL && strcmp(onf, ebb_on_failure_name(EBB_ON_FAILURE_COMPENSATE)) == 0) {
+        in->strategy.on_failure = EBB_ON_FAILURE_COMPENSATE;
+    } else if (onf != NULL) {
+        snprintf(msg, sizeof msg, "on_failure must be halt or compensate, not '%.64s'", onf);
+        coord_answer_error(a, EBB_E_INVALID, msg);
+        return false;
+    }
     in->requester = who->op->key_id_hex;
     if (in->reason == NULL)
         in->reason = "";

@@ -301,7 +301,7 @@ static bool plan_unit(build_ctx *c, const unit *u, ebb_plan_host *h, char **skip
                     dn, r->id);
             goto out;
         }
-        if (in->atomic && r->no_transaction) {
+        if (in->atomic && (up ? r->no_transaction : r->down_no_transaction)) {
             problem(&c->pb,
                     "%s/%s: revision %s must run outside a transaction, so it cannot be part of "
                     "an atomic wave",

@@ -24,9 +24,10 @@ typedef struct ebb_fleet_rev {
     const char *const *parents; /* parent ids; each must come earlier in the list */
     size_t n_parents;
     bool has_down;       /* a down script exists, so the revision can be reverted */
-    bool no_transaction; /* a script of it must run outside a transaction */
+    bool no_transaction; /* its up script must run outside a transaction */
     bool up_data_loss;   /* the up script can lose data (risk high: DROP, DELETE, ...) */
     bool down_data_loss; /* the down script can lose data */
+    bool down_no_transaction; /* its down script must run outside a transaction */
 } ebb_fleet_rev;
 
 /* A named tag (Sqitch @tag) pointing at a revision. */

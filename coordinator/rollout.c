@@ -74,7 +74,10 @@ static bool in_flight(ebb_host_state s)
     case EBB_HOST_ROLLING_BACK:
     case EBB_HOST_RECOVERING:
     case EBB_HOST_COMPENSATING:
+    case EBB_HOST_PREPARE_FAILED:
     case EBB_HOST_RESTORING:
+    case EBB_HOST_RESTARTING:
+    case EBB_HOST_RESTARTING_RESTORED:
         return true;
     default:
         return false;
@@ -113,6 +116,14 @@ static void send_job(ctx *c, size_t i, const char *purpose, size_t step, ebb_job
 }
 
 /* ---- firing table events ---- */
+
+/* A unit's failure counts once, whatever follows it (a failed restore or rollback after it). */
+static void count_failure(ebb_run *r, ebb_rollout_host *h)
+{
+    if (!h->counted)
+        r->failures++;
+    h->counted = true;
+}
 
 static void host_action(ctx *c, size_t i, ebb_host_action act)
 {
@@ -153,18 +164,26 @@ static void host_action(ctx *c, size_t i, ebb_host_action act)
         send_job(c, i, "compensate", 0, job, c->now + timeout_of(r, job) + silent);
         break;
     }
-    case EBB_HACT_SEND_RESTORE:
-        r->failures++;
-        h->attempt = 0;
-        send_job(c, i, "restore", h->step - 1, EBB_JOB_RESTORE,
-                 c->now + timeout_of(r, EBB_JOB_RESTORE) + silent);
-        break;
     case EBB_HACT_MARK_UNKNOWN:
         h->deadline = c->now + silent; /* the job stays out: a late answer still counts */
         break;
     case EBB_HACT_COUNT_FAILURE:
-        r->failures++;
+        count_failure(r, h);
         h->job_id[0] = '\0';
+        break;
+    case EBB_HACT_FAIL_SEND_RESTORE:
+        count_failure(r, h);
+        h->attempt = 0;
+        send_job(c, i, "restore", 0, EBB_JOB_RESTORE,
+                 c->now + timeout_of(r, EBB_JOB_RESTORE) + silent);
+        break;
+    case EBB_HACT_FAIL_SEND_RESTART:
+        count_failure(r, h);
+        h->recovery_step = 0;
+        h->attempt = 0;
+        send_job(c, i, "recovery", h->recovery_step, recovery_steps[h->recovery_step],
+                 c->now + timeout_of(r, recovery_steps[h->recovery_step]) + silent);
+        h->recovery_step++;
         break;
     default:
         h->job_id[0] = '\0';
@@ -222,8 +241,12 @@ static void run_action(ctx *c, ebb_run_action act)
     ebb_rollout_action *a;
     switch (act) {
     case EBB_RACT_START_WAVE:
-        if (r->started)
+        if (r->started) {
             r->wave++;
+        } else {
+            memcpy(r->run_approvers, r->approvers, sizeof r->run_approvers);
+            r->n_run_approvers = r->n_approvers;
+        }
         r->started = true;
         r->wave_soaked = false;
         r->soak_until = 0;
@@ -251,6 +274,8 @@ static void run_action(ctx *c, ebb_run_action act)
         for (size_t i = wave_first(c); i < wave_end(c); i++) {
             if (r->hosts[i].state == EBB_HOST_PREPARED)
                 host_fire(c, i, commit ? EBB_HEV_COMMIT : EBB_HEV_ROLLBACK);
+            else if (r->hosts[i].state == EBB_HOST_PREPARE_FAILED && !commit)
+                host_fire(c, i, EBB_HEV_ROLLBACK); /* it may hold a prepared transaction */
             else if (r->hosts[i].state == EBB_HOST_PENDING)
                 host_fire(c, i, EBB_HEV_CANCEL);
         }
@@ -336,7 +361,7 @@ static bool atomic_decide(ctx *c)
         return false;
     bool all_prepared = true;
     for (size_t i = wave_first(c); i < wave_end(c); i++) {
-        if (r->hosts[i].state == EBB_HOST_FAILED)
+        if (r->hosts[i].state == EBB_HOST_FAILED || r->hosts[i].counted)
             return run_fire(c, EBB_REV_PREPARE_FAILED);
         all_prepared = all_prepared && r->hosts[i].state == EBB_HOST_PREPARED;
     }
@@ -459,26 +484,67 @@ static void advance(ctx *c)
 
 /* ---- events ---- */
 
+/* Index of the first step of kind in host i's plan, or n_steps. */
+static size_t step_index(const ebb_plan_host *ph, ebb_job_kind kind)
+{
+    size_t k = 0;
+    while (k < ph->n_steps && ph->steps[k] != kind)
+        k++;
+    return k;
+}
+
+/*
+ * What a failed step leads to (SPEC 7). Migrate or verify failed after something was committed
+ * (verify runs after the migration committed; a migrate that read no state after counts as
+ * changed) and this run took a backup: restore it, then start the services. The database is
+ * unchanged and the services were stopped (stop_services, backup, a migrate that committed
+ * nothing): start them again. Otherwise (precheck: nothing stopped; start_services / health:
+ * they are being started; a change without a backup: services stay stopped on a half-done path)
+ * the unit just fails.
+ */
+static ebb_host_event failure_event(ctx *c, size_t i, ebb_job_kind kind, ebb_result_change change)
+{
+    const ebb_plan_host *ph = &c->plan->hosts[i];
+    ebb_rollout_host *h = &c->run->hosts[i];
+    size_t at = h->step - 1, stop = step_index(ph, EBB_JOB_STOP_SERVICES),
+           migrate = step_index(ph, EBB_JOB_MIGRATE);
+    bool committed = (kind == EBB_JOB_MIGRATE && change != EBB_CHANGE_NONE) ||
+                     (kind == EBB_JOB_VERIFY && at > migrate);
+    if (committed && h->backup_id[0] != '\0')
+        return EBB_HEV_STEP_FAILED_RESTORE;
+    if (committed) {
+        size_t l = strlen(h->error);
+        snprintf(h->error + l, sizeof h->error - l,
+                 "; no backup taken in this run to restore: services left stopped");
+        return EBB_HEV_STEP_FAILED;
+    }
+    if (at >= stop && at <= migrate && stop < ph->n_steps)
+        return EBB_HEV_STEP_FAILED_RESTART;
+    return EBB_HEV_STEP_FAILED;
+}
+
+/* Atomic: the prepare failed or went silent; the wave is rolled back, this unit included. */
+static bool prepare_failed(ctx *c, size_t i)
+{
+    return host_fire(c, i, EBB_HEV_PREPARE_FAILED) &&
+           (c->run->decision != EBB_DECISION_ROLLBACK || host_fire(c, i, EBB_HEV_ROLLBACK));
+}
+
 static bool on_step_result(ctx *c, size_t i, const ebb_rollout_event *ev)
 {
     ebb_run *r = c->run;
     ebb_rollout_host *h = &r->hosts[i];
     const ebb_plan_host *ph = &c->plan->hosts[i];
     ebb_job_kind kind = ph->steps[h->step - 1];
-    if (kind == EBB_JOB_MIGRATE)
-        h->moved = ev->moved;
     if (!ev->ok) {
         bool retry = kind == EBB_JOB_HEALTH && h->attempt < r->cfg.health_retries;
-        /* A downgrade (or upgrade) that stopped part way, or a schema that fails verification
-         * after the migration committed: the database is neither where it was nor where it should
-         * be, so the backup this run took goes back in. A step that failed whole left nothing to
-         * undo; an atomic wave rolls back its prepared transactions instead. */
-        bool restore = (kind == EBB_JOB_MIGRATE || kind == EBB_JOB_VERIFY) && h->moved &&
-                       h->backup_id[0] != '\0' && !c->plan->atomic;
-        return host_fire(c, i,
-                         retry     ? EBB_HEV_STEP_RETRY
-                         : restore ? EBB_HEV_RESTORE
-                                   : EBB_HEV_STEP_FAILED);
+        if (retry)
+            return host_fire(c, i, EBB_HEV_STEP_RETRY);
+        if (ev->legacy)
+            return host_fire(c, i, EBB_HEV_STEP_FAILED);
+        if (c->plan->atomic && kind == EBB_JOB_MIGRATE)
+            return prepare_failed(c, i);
+        return host_fire(c, i, failure_event(c, i, kind, ev->change));
     }
     if (kind == EBB_JOB_BACKUP && ev->backup_id != NULL)
         snprintf(h->backup_id, sizeof h->backup_id, "%s", ev->backup_id);
@@ -506,14 +572,11 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
                                      "run %s: no job %s is out (a late or repeated result)",
                                      r->run_id, ev->job_id));
     ebb_rollout_host *h = &r->hosts[i];
-    if (!ev->ok && h->state == EBB_HOST_RESTORING) {
-        char first[sizeof h->error]; /* keep what failed first: it is why the restore ran */
-        memcpy(first, h->error, sizeof first);
-        snprintf(h->error, sizeof h->error, "%.160s; restore: %s", first,
-                 ev->error != NULL ? ev->error : "failed");
-    } else if (!ev->ok) {
-        snprintf(h->error, sizeof h->error, "%s: %s", ebb_job_kind_name(h->job),
-                 ev->error != NULL ? ev->error : "failed");
+    if (!ev->ok) {
+        /* After the unit's failure, what went wrong next is added to it, not put in its place. */
+        size_t l = h->counted && !ev->legacy ? strlen(h->error) : 0;
+        snprintf(h->error + l, sizeof h->error - l, "%s%s: %s", l ? "; then " : "",
+                 ebb_job_kind_name(h->job), ev->error != NULL ? ev->error : "failed");
     }
     switch (h->state) {
     case EBB_HOST_RUNNING:
@@ -531,7 +594,13 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
     case EBB_HOST_COMPENSATING:
         return host_fire(c, i, ev->ok ? EBB_HEV_COMPENSATE_OK : EBB_HEV_COMPENSATE_FAILED);
     case EBB_HOST_RESTORING:
-        return host_fire(c, i, ev->ok ? EBB_HEV_RESTORE_OK : EBB_HEV_RESTORE_FAILED);
+        return host_fire(c, i, ev->ok ? EBB_HEV_STEP_OK : EBB_HEV_STEP_FAILED);
+    case EBB_HOST_RESTARTING:
+    case EBB_HOST_RESTARTING_RESTORED:
+        if (!ev->ok)
+            return host_fire(c, i, EBB_HEV_STEP_FAILED);
+        return host_fire(c, i,
+                         h->recovery_step == N_RECOVERY ? EBB_HEV_LAST_STEP_OK : EBB_HEV_STEP_OK);
     default:
         return fail(c, ebb_error_set(c->err, EBB_E_INTERNAL,
                                      "run %s: job %s is out on a host in state %s", r->run_id,
@@ -539,7 +608,7 @@ static bool on_result(ctx *c, const ebb_rollout_event *ev)
     }
 }
 
-static void on_tick(ctx *c)
+static void on_tick(ctx *c, bool legacy)
 {
     ebb_run *r = c->run;
     for (size_t i = 0; i < r->n_hosts && c->rc == EBB_OK; i++) {
@@ -549,9 +618,15 @@ static void on_tick(ctx *c)
         if (h->state == EBB_HOST_RUNNING) {
             host_fire(c, i, EBB_HEV_STEP_TIMEOUT);
         } else {
-            snprintf(h->error, sizeof h->error, "%s: no answer (host silent)",
-                     ebb_job_kind_name(h->job));
-            host_fire(c, i, EBB_HEV_SILENT_TIMEOUT);
+            size_t l = h->counted && !legacy ? strlen(h->error) : 0;
+            snprintf(h->error + l, sizeof h->error - l, "%s%s: no answer (host silent)",
+                     l ? "; then " : "", ebb_job_kind_name(h->job));
+            /* A silent prepare may have prepared before its agent went away: roll it back. */
+            if (!legacy && c->plan->atomic && h->state == EBB_HOST_UNKNOWN &&
+                h->job == EBB_JOB_MIGRATE)
+                prepare_failed(c, i);
+            else
+                host_fire(c, i, EBB_HEV_SILENT_TIMEOUT);
         }
     }
 }
@@ -611,7 +686,7 @@ ebb_code ebb_rollout_apply(const ebb_run *cur, const ebb_rollout_event *ev, long
         on_result(&c, ev);
         break;
     case EBB_EV_TICK:
-        on_tick(&c);
+        on_tick(&c, ev->legacy);
         break;
     case EBB_EV_HALT:
     case EBB_EV_ABORT:

@@ -45,8 +45,8 @@ typedef struct ebb_rollout_host {
     char job_id[EBB_JOB_ID_HEX]; /* "" when no job is out */
     long long deadline;          /* when the job out times out, or the silence ends */
     char backup_id[EBB_BACKUP_ID_MAX]; /* from the backup step's result */
-    bool moved;                        /* this run's migrate step moved the database */
-    char error[256];                   /* the last failure */
+    char error[256];                   /* the failure (and what followed it) */
+    bool counted;                      /* its failure is counted against the budget (once) */
 } ebb_rollout_host;
 
 typedef enum ebb_wave_decision {
@@ -69,6 +69,10 @@ typedef struct ebb_run {
     bool compensation_started;
     char approvers[EBB_ROLLOUT_MAX_APPROVERS][EBB_KEY_ID_MAX]; /* for the pending approval */
     size_t n_approvers;
+    /* The approvals that released the run itself (kept when the first wave starts; the
+     * pending-approval list above is reused by gates). */
+    char run_approvers[EBB_ROLLOUT_MAX_APPROVERS][EBB_KEY_ID_MAX];
+    size_t n_run_approvers;
     ebb_rollout_host *hosts; /* parallel to plan->hosts (owned) */
     size_t n_hosts;
 } ebb_run;
@@ -83,14 +87,25 @@ typedef enum ebb_rollout_event_kind {
     EBB_EV_APPROVE,
 } ebb_rollout_event_kind;
 
+/* Whether a failed job changed the database (the shell compares the result's revisions). */
+typedef enum ebb_result_change {
+    EBB_CHANGE_UNKNOWN = 0, /* the state after was not read: taken as changed */
+    EBB_CHANGE_NONE,        /* revisions after = revisions before */
+    EBB_CHANGE_SOME,        /* something was committed */
+} ebb_result_change;
+
 typedef struct ebb_rollout_event {
     ebb_rollout_event_kind kind;
     const char *job_id;       /* RESULT */
     bool ok;                  /* RESULT */
     const char *error;        /* RESULT, when !ok */
     const char *backup_id;    /* RESULT of a backup job */
-    bool moved;               /* RESULT of a migrate job: its revisions after differ from before */
+    ebb_result_change change; /* RESULT, when !ok */
     const char *operator_key; /* APPROVE */
+    /* Replayed from a journal record written before failed units were restored / restarted
+     * (no "engine" field): the engine then decides as it did (a failure ends the unit), so old
+     * journals replay to the states they recorded. */
+    bool legacy;
 } ebb_rollout_event;
 
 typedef enum ebb_rollout_action_kind {

@@ -484,16 +484,22 @@ static ebb_code audit_result(ebb_run_driver *d, ebb_run_entry *e, int64_t now_ms
     return code;
 }
 
-/* The job's revisions after differ from before (a migrate that committed at least one step). */
-static bool revisions_moved(const ebb_driver_result *r)
+/* Did the job change the database? Only a result whose state after was read (it carries the
+ * fingerprint read with it) can say "none". */
+static ebb_result_change result_change(const ebb_driver_result *r)
 {
+    if (r->fingerprint == NULL)
+        return EBB_CHANGE_UNKNOWN;
     if (r->n_before != r->n_after)
-        return true;
-    for (size_t k = 0; k < r->n_before; k++)
-        if (r->revisions_before[k] == NULL || r->revisions_after[k] == NULL ||
-            strcmp(r->revisions_before[k], r->revisions_after[k]) != 0)
-            return true;
-    return false;
+        return EBB_CHANGE_SOME;
+    for (size_t a = 0; a < r->n_after; a++) {
+        bool found = false;
+        for (size_t b = 0; b < r->n_before && !found; b++)
+            found = strcmp(r->revisions_after[a], r->revisions_before[b]) == 0;
+        if (!found)
+            return EBB_CHANGE_SOME;
+    }
+    return EBB_CHANGE_NONE;
 }
 
 ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, int64_t now_ms,
@@ -516,7 +522,7 @@ ebb_code ebb_run_driver_result(ebb_run_driver *d, const ebb_driver_result *r, in
                             .ok = r->ok,
                             .error = r->ok ? NULL : error,
                             .backup_id = r->backup_id,
-                            .moved = revisions_moved(r)};
+                            .change = result_change(r)};
     result_ctx ctx = {r, i};
     const ebb_plan_host *ph = &e->plan.hosts[i];
     const char *step_name = ebb_job_kind_name(e->run.hosts[i].job);
@@ -578,6 +584,15 @@ ebb_code ebb_run_driver_control(ebb_run_driver *d, const char *run_id, ebb_rollo
     if (kind != EBB_EV_HALT && kind != EBB_EV_RESUME && kind != EBB_EV_ABORT &&
         kind != EBB_EV_APPROVE)
         return ebb_error_set(err, EBB_E_INVALID, "not an operator command");
+    if (kind == EBB_EV_APPROVE && operator_key_id != NULL &&
+        (e->run.state == EBB_RUN_AWAITING_APPROVAL || e->run.state == EBB_RUN_GATED))
+        for (size_t k = 0; k < e->run.n_approvers; k++)
+            if (strcmp(e->run.approvers[k], operator_key_id) == 0)
+                /* Refused before the audit hook: a repeat leaves no second approval record. */
+                return ebb_error_set(err, EBB_E_REFUSED,
+                                     "run %s: already approved by this key (%s); each key "
+                                     "counts once",
+                                     run_id, operator_key_id);
     ebb_rollout_event ev = {.kind = kind, .operator_key = operator_key_id};
     control_ctx ctx = {kind, operator_key_id, reason};
     ebb_code rc = drv_step(d, e, &ev, now_ms, audit_control, &ctx, err);

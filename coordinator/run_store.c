@@ -230,6 +230,10 @@ const char *ebb_rollout_event_name(ebb_rollout_event_kind kind)
     return "?";
 }
 
+static const char *const change_names[] = {
+    [EBB_CHANGE_UNKNOWN] = "unknown", [EBB_CHANGE_NONE] = "none", [EBB_CHANGE_SOME] = "some"};
+#define EVENT_ENGINE 2
+
 json_t *ebb_rollout_event_to_json(const ebb_rollout_event *ev)
 {
     json_t *o = json_pack("{s:s}", "kind", ebb_rollout_event_name(ev->kind));
@@ -242,11 +246,14 @@ json_t *ebb_rollout_event_to_json(const ebb_rollout_event *ev)
             json_object_set_new(o, "error", json_string(ev->error));
         if (ev->backup_id != NULL)
             json_object_set_new(o, "backup_id", json_string(ev->backup_id));
-        if (ev->moved)
-            json_object_set_new(o, "moved", json_true());
+        if (!ev->ok)
+            json_object_set_new(o, "change", json_string(change_names[ev->change]));
     }
     if (ev->operator_key != NULL)
         json_object_set_new(o, "operator_key_id", json_string(ev->operator_key));
+    /* Records without it were written before failed units were restored or restarted. */
+    if (!ev->legacy)
+        json_object_set_new(o, "engine", json_integer(EVENT_ENGINE));
     return o;
 }
 
@@ -266,8 +273,12 @@ ebb_code ebb_rollout_event_from_json(const json_t *j, ebb_rollout_event *out, eb
     ev.ok = json_is_true(json_object_get(j, "ok"));
     ev.error = json_string_value(json_object_get(j, "error"));
     ev.backup_id = json_string_value(json_object_get(j, "backup_id"));
-    ev.moved = json_is_true(json_object_get(j, "moved")); /* absent in journals before it existed */
     ev.operator_key = json_string_value(json_object_get(j, "operator_key_id"));
+    ev.legacy = json_integer_value(json_object_get(j, "engine")) < EVENT_ENGINE;
+    const char *change = json_string_value(json_object_get(j, "change"));
+    for (size_t c = 0; change != NULL && c < sizeof change_names / sizeof change_names[0]; c++)
+        if (strcmp(change, change_names[c]) == 0)
+            ev.change = (ebb_result_change)c;
     if (ev.kind == EBB_EV_RESULT && ev.job_id == NULL)
         return ebb_error_set(err, EBB_E_INVALID, "a recorded result event has no job id");
     *out = ev;

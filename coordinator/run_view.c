@@ -24,18 +24,26 @@ json_t *ebb_run_entry_json(const ebb_run_entry *e, bool detail)
     for (size_t i = 0; i < r->n_hosts; i++) {
         if (r->hosts[i].state == EBB_HOST_DONE)
             done++;
-        else if (r->hosts[i].state == EBB_HOST_FAILED ||
-                 r->hosts[i].state == EBB_HOST_COMPENSATION_FAILED ||
-                 r->hosts[i].state == EBB_HOST_RESTORED)
-            failed++;
+        else if (r->hosts[i].counted || r->hosts[i].state == EBB_HOST_FAILED ||
+                 r->hosts[i].state == EBB_HOST_COMPENSATION_FAILED)
+            failed++; /* a failed unit restored or rolled back afterwards still failed */
     }
-    json_t *approvers = json_array();
-    for (size_t i = 0; approvers != NULL && i < r->n_approvers; i++)
-        json_array_append_new(approvers, json_string(r->approvers[i]));
+    /* "approvers" are the approvals counted for approvals_needed: while the run waits for them
+     * the pending list, afterwards the ones kept when it started (the pending list then serves
+     * the gates: "gate_approvers"). */
+    bool waiting = !r->started;
+    json_t *approvers = json_array(), *gate = json_array();
+    for (size_t i = 0; approvers != NULL && i < (waiting ? r->n_approvers : r->n_run_approvers);
+         i++)
+        json_array_append_new(approvers,
+                              json_string(waiting ? r->approvers[i] : r->run_approvers[i]));
+    for (size_t i = 0; gate != NULL && !waiting && i < r->n_approvers; i++)
+        json_array_append_new(gate, json_string(r->approvers[i]));
     json_t *o = json_object();
-    if (o == NULL || approvers == NULL) {
+    if (o == NULL || approvers == NULL || gate == NULL) {
         json_decref(o);
         json_decref(approvers);
+        json_decref(gate);
         return NULL;
     }
     json_object_set_new(o, "run_id", json_string(e->run_id));
@@ -57,6 +65,7 @@ json_t *ebb_run_entry_json(const ebb_run_entry *e, bool detail)
     json_object_set_new(o, "budget", json_integer((json_int_t)p->budget));
     json_object_set_new(o, "approvals_needed", json_integer(r->cfg.approvals_needed));
     json_object_set_new(o, "approvers", approvers);
+    json_object_set_new(o, "gate_approvers", gate);
     json_object_set_new(o, "hosts_total", json_integer((json_int_t)r->n_hosts));
     json_object_set_new(o, "hosts_done", json_integer((json_int_t)done));
     json_object_set_new(o, "hosts_failed", json_integer((json_int_t)failed));

@@ -489,9 +489,44 @@ static void test_migrate_once(void **state)
     assert_int_equal(json_array_size(json_object_get(o, "problems")), 0);
     json_decref(o);
     ebb_job_result_fini(&r);
-    must(ebb_pg_connect(app_ci, "seed", &pg, &err), &err, "connect");
-    must(ebb_pg_exec_ok(pg, "DELETE FROM users", &err), &err, "delete");
-    ebb_pg_close(pg);
+
+    /* The migrate job runs the same live gate before changing anything: the way back drops a
+     * table with a row in it, so without accept_data_loss it is refused and nothing changes. */
+    c = cmd("mig-risk-1", EBB_JOB_MIGRATE, "appdb");
+    c.target = "base";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_FAILED);
+    assert_int_equal(r.error_code, EBB_E_REFUSED);
+    assert_non_null(strstr(r.error_message, "data at risk"));
+    assert_string_equal(r.revisions_after[0], "2");
+    o = report_of(&r);
+    assert_true(json_is_true(json_object_get(o, "refused")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "risk"), "verdict")),
+        "refuse-data-loss");
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    assert_int_equal(events("revert"), 0);
+    assert_int_equal(q_long(app_ci, "SELECT count(*) FROM users"), 1);
+    /* With it, the same path runs (then back to head for the tests that follow). */
+    c = cmd("mig-risk-2", EBB_JOB_MIGRATE, "appdb");
+    c.target = "base";
+    c.accept_data_loss = true;
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    assert_int_equal(r.n_after, 0);
+    o = report_of(&r);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "risk"), "verdict")), "allow");
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    assert_int_equal(events("revert"), 2);
+    c = cmd("mig-risk-3", EBB_JOB_MIGRATE, "appdb");
+    c.target = "head";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    assert_string_equal(r.revisions_after[0], "2");
+    ebb_job_result_fini(&r);
 }
 
 static void test_verify_start_health(void **state)
@@ -628,9 +663,34 @@ static void test_prepared(void **state)
     expect(&r, EBB_JOB_SUCCEEDED);
     assert_string_equal(r.revisions_after[0], "1");
     ebb_job_result_fini(&r);
-    /* Nothing left to commit for that run. */
+    /* A decision sent again is idempotent: the commit is already there. */
     c = cmd("prep-2-commit-again", EBB_JOB_COMMIT_PREPARED, "appdb");
     c.run_id = "run-prep-b";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    o = report_of(&r);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "note")), "nothing to do"));
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    /* ... but that run cannot be rolled back by a missing gid. */
+    c = cmd("prep-2-rollback", EBB_JOB_ROLLBACK_PREPARED, "appdb");
+    c.run_id = "run-prep-b";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_FAILED);
+    assert_int_equal(r.error_code, EBB_E_CONFLICT);
+    ebb_job_result_fini(&r);
+    /* A rollback for a unit that never prepared (its agent died first): nothing to do. */
+    c = cmd("prep-3-rollback", EBB_JOB_ROLLBACK_PREPARED, "appdb");
+    c.run_id = "run-prep-c";
+    r = run(&c, NULL);
+    expect(&r, EBB_JOB_SUCCEEDED);
+    o = report_of(&r);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "note")), "nothing to do"));
+    json_decref(o);
+    ebb_job_result_fini(&r);
+    /* A commit whose transaction is gone without its steps fails. */
+    c = cmd("prep-3-commit", EBB_JOB_COMMIT_PREPARED, "appdb");
+    c.run_id = "run-prep-c";
     r = run(&c, NULL);
     expect(&r, EBB_JOB_FAILED);
     assert_int_equal(r.error_code, EBB_E_NOT_FOUND);

@@ -25,7 +25,7 @@ if [ "$rc" -ne 0 ]; then
   exit 1
 fi
 # The scenario's landmarks are in the output.
-for want in "==== 6/6" "rollback to 4; restored from backup on 1 host" "dev-1 +shop +1 +restored" \
+for want in "==== 6/6" "rollback to 4; restored from backup on 1 host" "dev-1 +shop +1 +failed_restored" \
   "The coordinator's journal verifies" "Demo finished"; do
   grep -qE "$want" "$out" || { cat "$out"; echo "FAIL: the demo output lacks '$want'"; exit 1; }
 done

@@ -12,9 +12,9 @@
 static const char *const ids[] = {"0001", "0002", "0003", "0004", "0005"};
 
 static const ebb_fleet_rev revs[] = {
-    {"0001", NULL, 0, true, false, false, false},    {"0002", &ids[0], 1, true, false, false, true},
-    {"0003", &ids[1], 1, true, false, false, false}, {"0004", &ids[2], 1, true, false, false, true},
-    {"0005", &ids[3], 1, false, false, true, false},
+    {"0001", NULL, 0, true, false, false, false, false},    {"0002", &ids[0], 1, true, false, false, true, false},
+    {"0003", &ids[1], 1, true, false, false, false, false}, {"0004", &ids[2], 1, true, false, false, true, false},
+    {"0005", &ids[3], 1, false, false, true, false, false},
 };
 
 static const ebb_fleet_tag tags[] = {{"v1", "0003"}, {"v2", "0005"}};

@@ -181,6 +181,17 @@ static void test_graph_view(void **state)
     revs[3].parents = p1, revs[3].n_parents = 1;
     strcpy(revs[1].up.checksum, "abcd");
     revs[3].up.no_transaction = true;
+    /* scripts: 1 up creates, down drops a table; 2 has no down; 3's down is irreversible;
+     * 4's down cannot run in a transaction and calls a function */
+    revs[0].up.sql = "CREATE TABLE t (id int);";
+    revs[0].down.sql = "DROP TABLE t;";
+    revs[1].up.sql = "DELETE FROM t;";
+    revs[2].up.sql = "ALTER TABLE t ADD COLUMN c int;";
+    revs[2].down.sql = "-- ebb:irreversible";
+    revs[2].down.irreversible = true;
+    revs[3].up.sql = "CREATE INDEX CONCURRENTLY i ON t (id);";
+    revs[3].down.sql = "SELECT do_something();";
+    revs[3].down.no_transaction = true;
     ebb_graph g;
     memset(&g, 0, sizeof g);
     g.revs = revs;
@@ -200,6 +211,16 @@ static void test_graph_view(void **state)
     assert_string_equal(v.ptrs[1]->checksum, "abcd");
     assert_null(v.ptrs[0]->checksum);
     assert_true(v.ptrs[3]->has_no_transaction && v.ptrs[3]->no_transaction);
+    /* what the coordinator's planner and policy need, by classification */
+    assert_true(v.ptrs[0]->has_has_down && v.ptrs[0]->has_down);
+    assert_string_equal(v.ptrs[0]->up_risk, "low");
+    assert_string_equal(v.ptrs[0]->down_risk, "high");
+    assert_true(v.ptrs[1]->has_has_down && !v.ptrs[1]->has_down);
+    assert_string_equal(v.ptrs[1]->up_risk, "high");
+    assert_null(v.ptrs[1]->down_risk);
+    assert_false(v.ptrs[2]->has_down); /* irreversible by design */
+    assert_true(v.ptrs[3]->has_down && v.ptrs[3]->down_no_transaction);
+    assert_string_equal(v.ptrs[3]->down_risk, "unknown");
     /* it packs as part of a DatabaseInfo */
     Ebb__DatabaseInfo di = EBB__DATABASE_INFO__INIT;
     di.name = "app";

@@ -12,6 +12,7 @@
 #include "common/keys.h"
 #include "coordinator/inventory.h"
 #include "coordinator/job_queue.h"
+#include "coordinator/policy.h"
 
 static ebb_public_key key_of(uint8_t seed)
 {
@@ -169,53 +170,151 @@ static void test_fleet(void **state)
     ebb_inventory_fini(&inv);
 }
 
-/* A job result's state replaces the hello's view: current, applied (with ancestors), fingerprint.
- */
-static void test_db_state(void **state)
+/* A job result's state replaces the hello's: current, applied set, fingerprint, drift. */
+static void test_db_state_from_result(void **state)
 {
     (void)state;
     ebb_inventory inv;
     ebb_inventory_init(&inv);
     ebb_public_key k1 = key_of(1);
     ebb_inv_db_report db;
-    ebb_inv_hello h = hello_for("db1", &k1, &db);
-    db.fingerprint = "fp-hello";
-    assert_int_equal(ebb_inventory_hello(&inv, &h, 1000, NULL, NULL), EBB_OK);
-    ebb_inv_db *d = &ebb_inventory_find(&inv, "db1")->dbs[0];
+    ebb_inv_hello h1 = hello_for("db1", &k1, &db);
+    db.fingerprint = "fp1";
+    assert_int_equal(ebb_inventory_hello(&inv, &h1, 7000, NULL, NULL), EBB_OK);
+    assert_int_equal(ebb_inventory_accept(&inv, "db1", "dev", NULL), EBB_OK);
+    ebb_inv_agent *a = ebb_inventory_find(&inv, "db1");
 
-    const char *const head[] = {"0002"};
-    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", head, 1, "fp-2", NULL), EBB_OK);
-    assert_int_equal(d->n_current, 1);
-    assert_string_equal(d->current[0], "0002");
-    assert_int_equal(d->n_applied, 2); /* 0002 and its parent, in graph order */
-    assert_string_equal(d->applied[0], "0001");
-    assert_string_equal(d->applied[1], "0002");
-    assert_string_equal(d->fingerprint, "fp-2");
+    /* A rollout to 0002: the applied set is the head and its ancestors. */
+    static const char *const at2[] = {"0002"};
+    ebb_inv_db_state st = {
+        .current = at2, .n_current = 1, .fingerprint = "fp2", .has_drift = true, .drift = false};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    ebb_inv_fleet f;
+    assert_int_equal(ebb_inventory_fleet(&inv, 45, &f, NULL), EBB_OK);
+    const ebb_fleet_db *fd = &f.fleet.hosts[0].dbs[0];
+    assert_int_equal(fd->n_applied, 2);
+    assert_string_equal(fd->applied[0], "0001");
+    assert_string_equal(fd->applied[1], "0002");
+    assert_false(fd->drift);
+    ebb_inv_fleet_fini(&f);
+    assert_int_equal(a->dbs[0].n_current, 1);
+    assert_string_equal(a->dbs[0].current[0], "0002");
+    assert_string_equal(a->dbs[0].fingerprint, "fp2");
 
-    /* Back to base; no fingerprint keeps the last one. */
-    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", NULL, 0, NULL, NULL), EBB_OK);
-    assert_int_equal(d->n_current, 0);
-    assert_int_equal(d->n_applied, 0);
-    assert_string_equal(d->fingerprint, "fp-2");
+    /* Drift reported; then a state without a drift reading keeps the flag. */
+    st.drift = true;
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    assert_true(a->dbs[0].drift);
+    st.has_drift = false;
+    st.drift = false;
+    assert_int_equal(ebb_inventory_db_state(a, "app", &st, NULL), EBB_OK);
+    assert_true(a->dbs[0].drift);
 
-    /* Unknown revision, database or agent: refused, nothing changes. */
+    /* Back to base: nothing applied. */
+    ebb_inv_db_state base = {.fingerprint = "fp0", .has_drift = true};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &base, NULL), EBB_OK);
+    assert_int_equal(a->dbs[0].n_applied, 0);
+    assert_int_equal(a->dbs[0].n_current, 0);
+    assert_false(a->dbs[0].drift);
+
+    /* Refusals change nothing. */
+    static const char *const unknown[] = {"0099"};
+    ebb_inv_db_state bad = {.current = unknown, .n_current = 1, .fingerprint = "fpx"};
     ebb_error err;
-    const char *const odd[] = {"0009"};
-    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "app", odd, 1, "x", &err),
-                     EBB_E_NOT_FOUND);
-    assert_non_null(strstr(err.msg, "db1/app"));
-    assert_int_equal(d->n_current, 0);
-    assert_string_equal(d->fingerprint, "fp-2");
-    assert_int_equal(ebb_inventory_db_state(&inv, "db1", "other", head, 1, "x", NULL),
-                     EBB_E_NOT_FOUND);
-    assert_int_equal(ebb_inventory_db_state(&inv, "nobody", "app", head, 1, "x", NULL),
-                     EBB_E_NOT_FOUND);
+    assert_int_equal(ebb_inventory_db_state(a, "app", &bad, &err), EBB_E_INVALID);
+    assert_non_null(strstr(err.msg, "0099"));
+    ebb_inv_db_state nofp = {.current = at2, .n_current = 1};
+    assert_int_equal(ebb_inventory_db_state(a, "app", &nofp, &err), EBB_E_INVALID);
+    assert_int_equal(ebb_inventory_db_state(a, "other", &st, &err), EBB_E_NOT_FOUND);
+    assert_int_equal(a->dbs[0].n_applied, 0);
+    assert_string_equal(a->dbs[0].fingerprint, "fp0");
+    ebb_inventory_fini(&inv);
+}
 
-    /* The next hello wins again. */
-    assert_int_equal(ebb_inventory_hello(&inv, &h, 2000, NULL, NULL), EBB_OK);
-    d = &ebb_inventory_find(&inv, "db1")->dbs[0];
-    assert_string_equal(d->current[0], "0001");
-    assert_int_equal(d->n_applied, 1);
+/*
+ * The per-revision flags an agent reports (down script, transaction modes, classified risk)
+ * reach the planner and the policy: a rollback whose down script drops a table is data at
+ * risk (refused, or an approval with accept_data_loss), a revision without a down script cannot
+ * be reverted, and a rollout over it is not reversible (compensation restores the backup).
+ */
+static void test_revision_flags_reach_policy(void **state)
+{
+    (void)state;
+    static const char *const p1[] = {"1"}, *const p2[] = {"2"};
+    static const ebb_inv_rev_report flagged[] = {
+        {.id = "1", .applied = true, .has_down_known = true, .has_down = true,
+         .up_risk = "low", .down_risk = "high"},
+        {.id = "2", .parents = p1, .n_parents = 1, .applied = true, .has_down_known = true,
+         .has_down = true, .up_risk = "unknown", .down_risk = "low", .down_no_transaction = true},
+        {.id = "3", .parents = p2, .n_parents = 1, .has_down_known = true, .has_down = false,
+         .up_risk = "high"},
+    };
+    static const char *const at2[] = {"2"};
+    ebb_inv_db_report db = {.name = "app", .kind = "sql", .current = at2, .n_current = 1,
+                            .graph_hash = "gh", .fingerprint = "fp", .revs = flagged, .n_revs = 3};
+    ebb_public_key k = key_of(7);
+    ebb_inv_hello h = {.agent_id = "prod-1", .key = &k, .dbs = &db, .n_dbs = 1};
+    ebb_inventory inv;
+    ebb_inventory_init(&inv);
+    assert_int_equal(ebb_inventory_hello(&inv, &h, 7000, NULL, NULL), EBB_OK);
+    assert_int_equal(ebb_inventory_accept(&inv, "prod-1", "prod", NULL), EBB_OK);
+    ebb_inv_fleet f;
+    assert_int_equal(ebb_inventory_fleet(&inv, 45, &f, NULL), EBB_OK);
+    const ebb_fleet_rev *r = f.fleet.hosts[0].dbs[0].revs;
+    assert_true(r[0].has_down && r[0].down_data_loss && !r[0].up_data_loss);
+    assert_true(r[1].has_down && !r[1].down_data_loss && r[1].down_no_transaction);
+    assert_false(r[1].up_data_loss); /* unknown is not counted as data loss (inventory.h) */
+    assert_true(!r[2].has_down && r[2].up_data_loss && !r[2].down_data_loss);
+
+    ebb_plan_input in = {.kind = EBB_RUN_ROLLBACK, .target = "base", .fleet = &f.fleet,
+                         .selection = {.env = "prod"}, .requester = "op-alice",
+                         .reason = "bad release", .now = 7};
+    ebb_plan plan;
+    ebb_error err;
+    assert_int_equal(ebb_plan_build(&in, &plan, &err), EBB_OK);
+    assert_true(plan.data_at_risk); /* 1's down script drops a table */
+    ebb_env_policy pol = {.env = "prod"};
+    ebb_policy_input pin = {.plan = &plan, .policy = &pol, .now = 7};
+    ebb_policy_result res;
+    assert_int_equal(ebb_policy_check(&pin, &res, NULL), EBB_OK);
+    assert_int_equal(res.verdict, EBB_POLICY_REFUSED);
+    assert_non_null(strstr(res.refusal, "does not allow data loss"));
+    pol.allow_data_loss = true;
+    assert_int_equal(ebb_policy_check(&pin, &res, NULL), EBB_OK);
+    assert_int_equal(res.verdict, EBB_POLICY_REFUSED);
+    assert_non_null(strstr(res.refusal, "--accept-data-loss"));
+    ebb_plan_fini(&plan);
+    in.accept_data_loss = true;
+    assert_int_equal(ebb_plan_build(&in, &plan, &err), EBB_OK);
+    assert_int_equal(ebb_policy_check(&pin, &res, NULL), EBB_OK);
+    assert_int_equal(res.verdict, EBB_POLICY_NEEDS_APPROVAL);
+    ebb_plan_fini(&plan);
+    /* The down script of 2 cannot run in a transaction: no atomic rollback over it. */
+    in.atomic = true;
+    assert_int_equal(ebb_plan_build(&in, &plan, &err), EBB_E_REFUSED);
+    assert_non_null(strstr(err.msg, "outside a transaction"));
+    in.atomic = false;
+
+    /* A rollout to 3: its up script is high (data at risk); 3 has no down script, so the unit
+     * is not reversible: compensation would restore its backup. A later revert of 3 is refused. */
+    ebb_plan_input up = {.kind = EBB_RUN_ROLLOUT, .target = "3", .fleet = &f.fleet,
+                         .selection = {.env = "prod"}, .requester = "op-alice", .reason = "",
+                         .accept_data_loss = true, .now = 7};
+    assert_int_equal(ebb_plan_build(&up, &plan, &err), EBB_OK);
+    assert_true(plan.data_at_risk);
+    assert_false(plan.hosts[0].reversible);
+    ebb_plan_fini(&plan);
+    static const char *const at3[] = {"3"};
+    ebb_inv_db_state st = {.current = at3, .n_current = 1, .fingerprint = "fp3"};
+    assert_int_equal(ebb_inventory_db_state(ebb_inventory_find(&inv, "prod-1"), "app", &st, NULL),
+                     EBB_OK);
+    ebb_inv_fleet_fini(&f);
+    assert_int_equal(ebb_inventory_fleet(&inv, 45, &f, NULL), EBB_OK);
+    in.fleet = &f.fleet;
+    in.target = "2";
+    assert_int_equal(ebb_plan_build(&in, &plan, &err), EBB_E_REFUSED);
+    assert_non_null(strstr(err.msg, "revision 3 has no down script"));
+    ebb_inv_fleet_fini(&f);
     ebb_inventory_fini(&inv);
 }
 
@@ -282,8 +381,11 @@ static void test_job_queue(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_enrollment), cmocka_unit_test(test_replay),
-        cmocka_unit_test(test_fleet),      cmocka_unit_test(test_db_state),
+        cmocka_unit_test(test_enrollment),
+        cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_fleet),
+        cmocka_unit_test(test_db_state_from_result),
+        cmocka_unit_test(test_revision_flags_reach_policy),
         cmocka_unit_test(test_job_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

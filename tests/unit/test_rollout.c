@@ -100,19 +100,6 @@ static void answer(sim *s, size_t h, bool ok)
                                     .backup_id = bk});
 }
 
-/* Answer host h's migrate job: ok or failed, with the database moved or not. */
-static void answer_migrate(sim *s, size_t h, bool ok, bool moved)
-{
-    char id[EBB_JOB_ID_HEX];
-    assert_int_equal(s->run.hosts[h].job, EBB_JOB_MIGRATE);
-    memcpy(id, s->run.hosts[h].job_id, sizeof id);
-    apply_ok(s, (ebb_rollout_event){.kind = EBB_EV_RESULT,
-                                    .job_id = id,
-                                    .ok = ok,
-                                    .error = ok ? NULL : "step 0003 failed",
-                                    .moved = moved});
-}
-
 /* Answer ok until host h's job out is `until` (or none is out). */
 static void answer_until(sim *s, size_t h, ebb_job_kind until)
 {
@@ -224,15 +211,23 @@ static void test_failure_halts(void **state)
     assert_int_equal(s.run.hosts[2].state, EBB_HOST_RUNNING);
     answer_until(&s, 1, EBB_JOB_MIGRATE);
     answer(&s, 1, false); /* budget 0: the first failure halts */
-    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_RESTORING);
     assert_string_equal(s.run.hosts[1].error, "migrate: boom");
+    assert_int_equal(s.run.failures, 1);
     assert_int_equal(s.run.state, EBB_RUN_FAILING);
-    assert_int_equal(s.out.n_actions, 0); /* nothing new starts */
+    /* nothing new starts; the failed unit (whose migrate may have committed) is restored */
+    assert_int_equal(s.out.n_actions, 1);
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 1);
+    assert_string_equal(find_action(&s, EBB_ACT_SEND_JOB)->backup_id, "bk-prod-02");
     /* host 2 was in flight: it completes its sequence, nothing else starts */
     answer(&s, 2, true);
     assert_int_equal(count_sends(&s, EBB_JOB_STOP_SERVICES), 1);
     assert_int_equal(count_sends(&s, EBB_JOB_PRECHECK), 0);
     finish(&s, 2);
+    assert_int_equal(s.run.state, EBB_RUN_FAILING); /* the restore is still out */
+    finish(&s, 1);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED_RESTORED);
+    assert_int_equal(s.run.failures, 1);
     assert_int_equal(s.run.state, EBB_RUN_FAILED);
     assert_int_equal(find_action(&s, EBB_ACT_END_RUN)->end_state, EBB_RUN_FAILED);
     for (size_t h = 3; h < 6; h++)
@@ -265,12 +260,16 @@ static void test_failure_compensates(void **state)
     assert_int_equal(s.run.wave, 1);
     finish(&s, 2);
     answer_until(&s, 3, EBB_JOB_VERIFY);
-    answer(&s, 3, false); /* verify fails after migrate */
+    answer(&s, 3, false); /* verify fails after migrate: its backup is restored */
     assert_int_equal(s.run.state, EBB_RUN_COMPENSATING);
-    assert_int_equal(s.out.n_actions, 0); /* in-flight hosts 4 and 5 finish first */
+    assert_int_equal(s.out.n_actions, 1); /* in-flight hosts 3 (restore), 4 and 5 finish first */
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 1);
+    assert_int_equal(s.run.hosts[3].state, EBB_HOST_RESTORING);
     finish(&s, 4);
-    answer_until(&s, 5, EBB_JOB_HEALTH);
-    answer(&s, 5, true);
+    finish(&s, 5);
+    assert_false(s.run.compensation_started);
+    answer_until(&s, 3, EBB_JOB_HEALTH);
+    answer(&s, 3, true);
     /* drained: every done host goes back to where it started */
     assert_int_equal(s.run.state, EBB_RUN_COMPENSATING);
     assert_true(s.run.compensation_started);
@@ -286,7 +285,7 @@ static void test_failure_compensates(void **state)
             assert_false(a->prepare);
         }
     }
-    assert_int_equal(s.run.hosts[3].state, EBB_HOST_FAILED); /* not compensated */
+    assert_int_equal(s.run.hosts[3].state, EBB_HOST_FAILED_RESTORED); /* not compensated */
     size_t done[] = {0, 1, 2, 4, 5};
     for (size_t k = 0; k < 5; k++) {
         assert_int_equal(s.run.hosts[done[k]].state, EBB_HOST_COMPENSATING);
@@ -295,73 +294,6 @@ static void test_failure_compensates(void **state)
     }
     assert_int_equal(s.run.state, EBB_RUN_COMPENSATED);
     assert_int_equal(find_action(&s, EBB_ACT_END_RUN)->end_state, EBB_RUN_COMPENSATED);
-    sim_fini(&s);
-}
-
-/* A migrate that failed part way (the database moved): this run's backup goes back in, the failure
- * counts, the run halts; the hosts not started are never touched. */
-static void test_failed_migrate_restores_backup(void **state)
-{
-    (void)state;
-    sim s;
-    ebb_plan_input in = input(&s, "0004");
-    in.strategy.canary = 1;
-    start(&s, &in, &default_cfg);
-    event(&s, EBB_EV_START);
-    answer_until(&s, 0, EBB_JOB_MIGRATE);
-    assert_string_equal(s.run.hosts[0].backup_id, "bk-prod-01");
-    answer_migrate(&s, 0, false, true);
-    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTORING);
-    assert_int_equal(s.run.failures, 1);
-    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 1);
-    const ebb_rollout_action *a = find_action(&s, EBB_ACT_SEND_JOB);
-    assert_int_equal(a->host, 0);
-    assert_string_equal(a->backup_id, "bk-prod-01");
-    assert_int_equal(s.run.state, EBB_RUN_FAILING); /* budget 0: nothing new starts */
-    /* the restore is in flight: the run waits for it */
-    answer(&s, 0, true);
-    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTORED);
-    assert_string_equal(s.run.hosts[0].error, "migrate: step 0003 failed");
-    assert_int_equal(s.run.state, EBB_RUN_FAILED);
-    for (size_t h = 1; h < 6; h++)
-        assert_int_equal(s.run.hosts[h].state, EBB_HOST_CANCELLED);
-    sim_fini(&s);
-}
-
-/* A step that failed whole left nothing to undo: no restore. A restore that fails ends the host
- * failed, both errors kept. A verify failure after a migration that moved restores too. */
-static void test_restore_only_when_moved(void **state)
-{
-    (void)state;
-    sim s;
-    ebb_plan_input in = input(&s, "0004");
-    in.strategy.canary = 3;
-    in.strategy.max_parallel = 3;
-    in.strategy.budget_count = 5;
-    start(&s, &in, &default_cfg);
-    event(&s, EBB_EV_START);
-    answer_until(&s, 0, EBB_JOB_MIGRATE);
-    answer_migrate(&s, 0, false, false);
-    assert_int_equal(s.run.hosts[0].state, EBB_HOST_FAILED);
-    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 0);
-
-    answer_until(&s, 1, EBB_JOB_MIGRATE);
-    answer_migrate(&s, 1, false, true);
-    assert_int_equal(s.run.hosts[1].state, EBB_HOST_RESTORING);
-    answer(&s, 1, false);
-    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
-    assert_string_equal(s.run.hosts[1].error, "migrate: step 0003 failed; restore: boom");
-
-    answer_until(&s, 2, EBB_JOB_MIGRATE);
-    answer_migrate(&s, 2, true, true);
-    assert_int_equal(s.run.hosts[2].job, EBB_JOB_VERIFY);
-    answer(&s, 2, false);
-    assert_int_equal(s.run.hosts[2].state, EBB_HOST_RESTORING);
-    answer(&s, 2, true);
-    assert_int_equal(s.run.hosts[2].state, EBB_HOST_RESTORED);
-    assert_int_equal(s.run.failures, 3);
-    assert_int_equal(s.run.state, EBB_RUN_RUNNING); /* within the budget: the next wave runs */
-    assert_int_equal(s.run.wave, 1);
     sim_fini(&s);
 }
 
@@ -589,8 +521,11 @@ static void test_atomic_prepare_fails_rolls_back_all(void **state)
     assert_int_equal(s.run.decision, EBB_DECISION_ROLLBACK);
     assert_int_equal(s.out.actions[0].kind, EBB_ACT_RECORD_DECISION);
     assert_false(s.out.actions[0].commit);
-    assert_int_equal(count_sends(&s, EBB_JOB_ROLLBACK_PREPARED), 1);
+    /* every unit that was sent a prepare gets rollback_prepared, the failed one too */
+    assert_int_equal(count_sends(&s, EBB_JOB_ROLLBACK_PREPARED), 2);
     assert_int_equal(s.run.hosts[0].state, EBB_HOST_ROLLING_BACK);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_ROLLING_BACK);
+    assert_int_equal(s.run.failures, 1);
     /* host 2's backup completes: it does not migrate, it brings its services back */
     answer(&s, 2, true);
     assert_int_equal(s.run.hosts[2].state, EBB_HOST_RECOVERING);
@@ -600,12 +535,193 @@ static void test_atomic_prepare_fails_rolls_back_all(void **state)
     assert_int_equal(s.run.hosts[0].state, EBB_HOST_RECOVERING);
     finish(&s, 0);
     finish(&s, 2);
+    assert_int_equal(s.run.state, EBB_RUN_ROLLING_BACK); /* host 1's rollback is out */
+    finish(&s, 1);
     assert_int_equal(s.run.hosts[0].state, EBB_HOST_ROLLED_BACK);
     assert_int_equal(s.run.hosts[2].state, EBB_HOST_ROLLED_BACK);
-    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_ROLLED_BACK);
+    assert_true(s.run.hosts[1].counted);
+    assert_int_equal(s.run.failures, 1);
     assert_int_equal(s.run.state, EBB_RUN_FAILED);
     for (size_t h = 3; h < 6; h++)
         assert_int_equal(s.run.hosts[h].state, EBB_HOST_CANCELLED);
+    sim_fini(&s);
+}
+
+/* Answer host h's job out with a failure that says whether the database changed. */
+static void answer_failed(sim *s, size_t h, ebb_result_change change)
+{
+    char id[EBB_JOB_ID_HEX];
+    memcpy(id, s->run.hosts[h].job_id, sizeof id);
+    apply_ok(s, (ebb_rollout_event){
+                    .kind = EBB_EV_RESULT, .job_id = id, .ok = false, .error = "boom",
+                    .change = change});
+}
+
+/* SPEC 7: a unit failing after its migration committed is restored from this run's backup, then
+ * its services come back; the failure counts against the budget. */
+static void test_failed_unit_restored(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    in.strategy.budget_count = 1;
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    answer_until(&s, 0, EBB_JOB_MIGRATE);
+    answer_failed(&s, 0, EBB_CHANGE_SOME); /* a broken down/up step after others committed */
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTORING);
+    assert_int_equal(s.run.failures, 1);
+    const ebb_rollout_action *a = find_action(&s, EBB_ACT_SEND_JOB);
+    assert_int_equal(a->job, EBB_JOB_RESTORE);
+    assert_string_equal(a->backup_id, "bk-prod-01");
+    answer(&s, 0, true);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTARTING_RESTORED);
+    assert_int_equal(count_sends(&s, EBB_JOB_START_SERVICES), 1);
+    answer(&s, 0, true);
+    assert_int_equal(count_sends(&s, EBB_JOB_HEALTH), 1);
+    answer(&s, 0, true);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_FAILED_RESTORED);
+    assert_string_equal(s.run.hosts[0].error, "migrate: boom");
+    assert_int_equal(s.run.state, EBB_RUN_RUNNING); /* within the budget of 1 */
+
+    /* A failed restore leaves the unit failed, services stopped, both errors kept. */
+    answer_until(&s, 1, EBB_JOB_VERIFY);
+    answer_failed(&s, 1, EBB_CHANGE_NONE); /* verify: the migration committed regardless */
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_RESTORING);
+    answer_failed(&s, 1, EBB_CHANGE_UNKNOWN);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
+    assert_int_equal(s.out.n_actions, 0); /* no start_services on an unknown schema */
+    assert_string_equal(s.run.hosts[1].error, "verify: boom; then restore: boom");
+    assert_int_equal(s.run.failures, 2); /* counted once per unit */
+    assert_int_equal(s.run.state, EBB_RUN_FAILING);
+    for (size_t h = 2; h < 6; h++)
+        if (s.run.hosts[h].job_id[0] != '\0')
+            finish(&s, h);
+    assert_int_equal(s.run.state, EBB_RUN_FAILED);
+    sim_fini(&s);
+}
+
+/* A failure with the database unchanged brings the services back; a precheck failure has
+ * nothing to bring back; a change without a backup leaves the services stopped. */
+static void test_failed_unit_restarted(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    in.strategy.budget_count = 5;
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    /* migrate refused before changing anything */
+    answer_until(&s, 0, EBB_JOB_MIGRATE);
+    answer_failed(&s, 0, EBB_CHANGE_NONE);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_RESTARTING);
+    assert_int_equal(count_sends(&s, EBB_JOB_START_SERVICES), 1);
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 0);
+    finish(&s, 0);
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_FAILED);
+    /* the backup fails: the services stopped for it come back */
+    answer_until(&s, 1, EBB_JOB_BACKUP);
+    answer_failed(&s, 1, EBB_CHANGE_UNKNOWN);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_RESTARTING);
+    answer(&s, 1, true);
+    answer_failed(&s, 1, EBB_CHANGE_UNKNOWN); /* health fails too: still one failure */
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_FAILED);
+    assert_string_equal(s.run.hosts[1].error, "backup: boom; then health: boom");
+    /* stop_services fails: start them again */
+    answer_until(&s, 2, EBB_JOB_STOP_SERVICES);
+    answer_failed(&s, 2, EBB_CHANGE_UNKNOWN);
+    assert_int_equal(s.run.hosts[2].state, EBB_HOST_RESTARTING);
+    finish(&s, 2);
+    /* precheck fails: nothing was stopped */
+    answer_failed(&s, 3, EBB_CHANGE_UNKNOWN);
+    assert_int_equal(s.run.hosts[3].state, EBB_HOST_FAILED);
+    assert_int_equal(s.out.n_actions, 0);
+    assert_int_equal(s.run.failures, 4);
+    finish(&s, 4);
+    finish(&s, 5);
+    assert_int_equal(s.run.state, EBB_RUN_SUCCEEDED); /* within the budget of 5 */
+    sim_fini(&s);
+
+    /* skip_backup: a migrate that committed part of its path cannot be restored */
+    sim t;
+    ebb_plan_input in2 = input(&t, "0004");
+    in2.skip_backup = true;
+    start(&t, &in2, &default_cfg);
+    event(&t, EBB_EV_START);
+    answer_until(&t, 0, EBB_JOB_MIGRATE);
+    answer_failed(&t, 0, EBB_CHANGE_SOME);
+    assert_int_equal(t.run.hosts[0].state, EBB_HOST_FAILED);
+    assert_non_null(strstr(t.run.hosts[0].error, "no backup taken in this run"));
+    assert_int_equal(count_sends(&t, EBB_JOB_START_SERVICES), 0);
+    sim_fini(&t);
+}
+
+/* An old journal record (no "engine" field) replays as it was decided then: the unit fails. */
+static void test_legacy_failure_replays_as_recorded(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    answer_until(&s, 0, EBB_JOB_MIGRATE);
+    char id[EBB_JOB_ID_HEX];
+    memcpy(id, s.run.hosts[0].job_id, sizeof id);
+    apply_ok(&s, (ebb_rollout_event){
+                     .kind = EBB_EV_RESULT, .job_id = id, .ok = false, .legacy = true});
+    assert_int_equal(s.run.hosts[0].state, EBB_HOST_FAILED);
+    assert_int_equal(count_sends(&s, EBB_JOB_RESTORE), 0);
+    sim_fini(&s);
+}
+
+/* Atomic: an agent that dies right after PREPARE TRANSACTION gets rollback_prepared too. */
+static void test_atomic_silent_prepare_rolled_back(void **state)
+{
+    (void)state;
+    sim s;
+    ebb_plan_input in = input(&s, "0004");
+    in.atomic = true;
+    in.strategy.batch_count = 3;
+    start(&s, &in, &default_cfg);
+    event(&s, EBB_EV_START);
+    prepare_wave(&s, 0, 3);
+    answer(&s, 0, true);
+    answer(&s, 2, true);
+    assert_int_equal(s.run.hosts[1].job, EBB_JOB_MIGRATE); /* host 1's agent died after PREPARE */
+    tick(&s, s.now + 60);
+    assert_int_equal(s.run.hosts[1].state, EBB_HOST_UNKNOWN);
+    assert_int_equal(s.run.decision, EBB_DECISION_NONE);
+    tick(&s, s.now + 120);
+    assert_int_equal(s.run.decision, EBB_DECISION_ROLLBACK);
+    assert_int_equal(s.run.state, EBB_RUN_ROLLING_BACK);
+    assert_int_equal(s.out.actions[0].kind, EBB_ACT_RECORD_DECISION);
+    assert_int_equal(count_sends(&s, EBB_JOB_ROLLBACK_PREPARED), 3);
+    for (size_t h = 0; h < 3; h++)
+        assert_int_equal(s.run.hosts[h].state, EBB_HOST_ROLLING_BACK);
+    assert_int_equal(s.run.failures, 1);
+    /* the agent comes back: its rollback_prepared (idempotent on the agent) succeeds */
+    for (size_t h = 0; h < 3; h++)
+        finish(&s, h);
+    for (size_t h = 0; h < 3; h++)
+        assert_int_equal(s.run.hosts[h].state, EBB_HOST_ROLLED_BACK);
+    assert_int_equal(s.run.state, EBB_RUN_FAILED);
+
+    /* A unit whose prepare failed after the decision was already rollback is rolled back too. */
+    sim t;
+    ebb_plan_input in2 = input(&t, "0004");
+    in2.atomic = true;
+    in2.strategy.batch_count = 3;
+    start(&t, &in2, &default_cfg);
+    event(&t, EBB_EV_START);
+    prepare_wave(&t, 0, 3);
+    answer(&t, 0, false); /* decision: rollback */
+    assert_int_equal(count_sends(&t, EBB_JOB_ROLLBACK_PREPARED), 1);
+    answer(&t, 1, false); /* its prepare failed late */
+    assert_int_equal(t.run.hosts[1].state, EBB_HOST_ROLLING_BACK);
+    assert_int_equal(count_sends(&t, EBB_JOB_ROLLBACK_PREPARED), 1);
+    assert_int_equal(t.run.failures, 2);
+    sim_fini(&t);
     sim_fini(&s);
 }
 
@@ -702,8 +818,6 @@ int main(void)
         cmocka_unit_test(test_success_three_waves_with_soak),
         cmocka_unit_test(test_failure_halts),
         cmocka_unit_test(test_failure_compensates),
-        cmocka_unit_test(test_failed_migrate_restores_backup),
-        cmocka_unit_test(test_restore_only_when_moved),
         cmocka_unit_test(test_compensation_impossible_without_backup),
         cmocka_unit_test(test_unknown_host_counts_after_timeout),
         cmocka_unit_test(test_halt_resume_abort),
@@ -711,6 +825,10 @@ int main(void)
         cmocka_unit_test(test_health_retry),
         cmocka_unit_test(test_atomic_commit_all),
         cmocka_unit_test(test_atomic_prepare_fails_rolls_back_all),
+        cmocka_unit_test(test_failed_unit_restored),
+        cmocka_unit_test(test_failed_unit_restarted),
+        cmocka_unit_test(test_legacy_failure_replays_as_recorded),
+        cmocka_unit_test(test_atomic_silent_prepare_rolled_back),
         cmocka_unit_test(test_deterministic_job_ids),
         cmocka_unit_test(test_apply_is_pure),
     };

@@ -85,7 +85,7 @@ static void test_plan_round_trip(void **state)
 }
 
 typedef struct counts {
-    int requested, steps, ends, transitions;
+    int requested, steps, ends, transitions, approvals;
 } counts;
 
 static ebb_code count_fn(const ebb_journal_record *rec, void *ctx, bool *stop, ebb_error *err)
@@ -97,6 +97,7 @@ static ebb_code count_fn(const ebb_journal_record *rec, void *ctx, bool *stop, e
     c->steps += strcmp(rec->type, EBB_AUDIT_STEP_RESULT) == 0;
     c->ends += strcmp(rec->type, EBB_AUDIT_RUN_END) == 0;
     c->transitions += strcmp(rec->type, EBB_RUN_TRANSITION) == 0;
+    c->approvals += strcmp(rec->type, EBB_AUDIT_APPROVAL) == 0;
     return EBB_OK;
 }
 
@@ -236,11 +237,137 @@ static void test_run_with_crash(void **state)
     ebb_journal_close(j);
 }
 
+/* The approvers of a run, from its JSON, joined by ",". */
+static void approvers_of(const ebb_run_entry *e, char *out, size_t size)
+{
+    json_t *rj = ebb_run_entry_json(e, false);
+    const json_t *a = json_object_get(rj, "approvers");
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, size - l, "%s%s", i ? "," : "", json_string_value(json_array_get(a, i)));
+    }
+    json_decref(rj);
+}
+
+/* Approvals: a repeat by one key is refused and not audited twice; the run keeps showing who
+ * approved it once it runs. A migrate that failed after committing is restored from the run's
+ * backup, and the journal replays to the same states. */
+static void test_approvals_and_restore(void **state)
+{
+    (void)state;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/approve.journal", dir);
+    ebb_journal *j = NULL;
+    assert_int_equal(ebb_journal_open(path, NULL, &j, NULL, NULL), EBB_OK);
+    ebb_job_queue q;
+    ebb_job_queue_init(&q);
+    ebb_run_driver *d = NULL;
+    assert_int_equal(ebb_run_driver_alloc(j, &q, &d, NULL), EBB_OK);
+    assert_int_equal(ebb_run_driver_replay(d, NULL), EBB_OK);
+    ebb_plan plan;
+    make_plan(&plan);
+    ebb_policy_result pol = {.verdict = EBB_POLICY_NEEDS_APPROVAL, .approvals_needed = 2};
+    ebb_run_start st = {.policy = &pol,
+                        .cfg = {.default_timeout_s = 600, .silent_timeout_s = 60},
+                        .operator_key_id = "a1a1a1a1a1a1a1a1"};
+    char run_id[64];
+    int64_t now = EBB_FIX_NOW * 1000;
+    ebb_error err;
+    assert_int_equal(ebb_run_driver_start(d, &plan, &st, now, run_id, &err), EBB_OK);
+    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_APPROVE, "b2b2b2b2b2b2b2b2", NULL,
+                                            now, NULL),
+                     EBB_OK);
+    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_APPROVE, "b2b2b2b2b2b2b2b2", NULL,
+                                            now, &err),
+                     EBB_E_REFUSED);
+    assert_non_null(strstr(err.msg, "already approved by this key"));
+    const ebb_run_entry *e = ebb_run_driver_find(d, run_id);
+    assert_int_equal(e->run.state, EBB_RUN_AWAITING_APPROVAL);
+    char who[256];
+    approvers_of(e, who, sizeof who);
+    assert_string_equal(who, "b2b2b2b2b2b2b2b2");
+    assert_int_equal(ebb_run_driver_control(d, run_id, EBB_EV_APPROVE, "c3c3c3c3c3c3c3c3", NULL,
+                                            now, NULL),
+                     EBB_OK);
+    e = ebb_run_driver_find(d, run_id);
+    assert_int_equal(e->run.state, EBB_RUN_RUNNING);
+    approvers_of(e, who, sizeof who); /* not "0 of 2" once it runs */
+    assert_string_equal(who, "b2b2b2b2b2b2b2b2,c3c3c3c3c3c3c3c3");
+
+    /* Host 0 up to its migrate, which fails after committing one revision. */
+    for (int k = 0; k < 20; k++) {
+        ebb_coord_job *job = NULL;
+        for (size_t i = 0; i < q.n && job == NULL; i++)
+            if (strcmp(q.jobs[i].agent_id, e->plan.hosts[0].host) == 0)
+                job = &q.jobs[i];
+        assert_non_null(job);
+        char id[64];
+        snprintf(id, sizeof id, "%s", job->job_id);
+        ebb_driver_result r = ok_result(job);
+        r.job_id = id;
+        bool migrate = job->action == EBB__JOB_ACTION__ACTION_MIGRATE;
+        static const char *const before[] = {"0004"}, *const after[] = {"0005"};
+        if (migrate) {
+            r.ok = false;
+            r.outcome = "failed";
+            r.error_message = "relation x does not exist";
+            r.revisions_before = before;
+            r.n_before = 1;
+            r.revisions_after = after; /* pretend a first step committed */
+            r.n_after = 1;
+            r.fingerprint = "fp";
+        }
+        now += 1000;
+        assert_int_equal(ebb_run_driver_result(d, &r, now, NULL, &err), EBB_OK);
+        if (migrate)
+            break;
+    }
+    e = ebb_run_driver_find(d, run_id);
+    assert_int_equal(e->run.hosts[0].state, EBB_HOST_RESTORING);
+    ebb_coord_job *restore = NULL;
+    for (size_t i = 0; i < q.n; i++)
+        if (q.jobs[i].action == EBB__JOB_ACTION__ACTION_RESTORE)
+            restore = &q.jobs[i];
+    assert_non_null(restore);
+    assert_string_equal(restore->backup_id, "bk-1");
+    ebb_run_driver_free(d);
+    ebb_job_queue_fini(&q);
+    ebb_journal_close(j);
+
+    /* Restart: the same states, the restore asked again. */
+    assert_int_equal(ebb_journal_open(path, NULL, &j, NULL, NULL), EBB_OK);
+    ebb_job_queue_init(&q);
+    assert_int_equal(ebb_run_driver_alloc(j, &q, &d, NULL), EBB_OK);
+    if (ebb_run_driver_replay(d, &err) != EBB_OK)
+        fail_msg("replay: %s", err.msg);
+    e = ebb_run_driver_find(d, run_id);
+    assert_int_equal(e->run.hosts[0].state, EBB_HOST_RESTORING);
+    approvers_of(e, who, sizeof who);
+    assert_string_equal(who, "b2b2b2b2b2b2b2b2,c3c3c3c3c3c3c3c3");
+    answer_all(d, &q, 1000, &now);
+    e = ebb_run_driver_find(d, run_id);
+    assert_int_equal(e->run.hosts[0].state, EBB_HOST_FAILED_RESTORED);
+    assert_int_equal(e->run.failures, 1);
+    assert_true(ebb_run_is_over(&e->run));
+    json_t *rj = ebb_run_entry_json(e, false);
+    assert_int_equal(json_integer_value(json_object_get(rj, "hosts_failed")), 1);
+    json_decref(rj);
+    ebb_run_driver_free(d);
+    ebb_job_queue_fini(&q);
+    ebb_journal_close(j);
+
+    counts c = {0};
+    assert_int_equal(ebb_journal_scan(path, NULL, 1, count_fn, &c, NULL, NULL), EBB_OK);
+    assert_int_equal(c.approvals, 2); /* the repeat left no record */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_round_trip),
         cmocka_unit_test(test_run_with_crash),
+        cmocka_unit_test(test_approvals_and_restore),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
