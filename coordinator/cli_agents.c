@@ -37,9 +37,7 @@ static void agents_usage(FILE *f)
 
 static int usage_error(FILE *errout, const char *what, const char *arg)
 {
-    fprintf(errout, "ebb agents: %s%s%s (try ebb agents --help)\n", what, arg ? " " : "",
-            arg ? arg : "");
-    return EBB_EXIT_USAGE;
+    return ebb_cli_usage_error(errout, "agents", "%s%s%s", what, arg ? " " : "", arg ? arg : "");
 }
 
 int ebb_cli_agents(int argc, char **argv, FILE *out, FILE *errout)

@@ -62,18 +62,7 @@ static void audit_usage(FILE *f)
                "3 key/config, 4 refused, 7 coordinator unreachable.\n");
 }
 
-static int usage_error(FILE *errout, const char *fmt, ...) EBB_PRINTF(2, 3);
-
-static int usage_error(FILE *errout, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(errout, "ebb audit: ");
-    vfprintf(errout, fmt, ap);
-    fprintf(errout, " (try ebb audit --help)\n");
-    va_end(ap);
-    return EBB_EXIT_USAGE;
-}
+#define usage_error(errout, ...) ebb_cli_usage_error(errout, "audit", __VA_ARGS__)
 
 static int fail(FILE *errout, const ebb_error *err)
 {

@@ -2,6 +2,7 @@
 #include "coordinator/cli_client.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -550,4 +551,15 @@ int ebb_cli_request(const char *cmd, const ebb_cli_conn_args *conn, const char *
 long long ebb_cli_now_ms(void)
 {
     return (long long)ebb_proto_now_ms();
+}
+
+int ebb_cli_usage_error(FILE *errout, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(errout, "ebb %s: ", cmd);
+    vfprintf(errout, fmt, ap);
+    fprintf(errout, " (try ebb %s --help)\n", cmd);
+    va_end(ap);
+    return EBB_EXIT_USAGE;
 }

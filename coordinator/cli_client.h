@@ -187,4 +187,11 @@ long long ebb_cli_now_ms(void);
  */
 bool ebb_cli_print_json(const json_t *j, FILE *out);
 
+/*
+ * A command-line mistake: prints "ebb CMD: MESSAGE (try ebb CMD --help)" to
+ * errout and returns EBB_EXIT_USAGE. Every `ebb` command reports usage
+ * errors through this one function.
+ */
+int ebb_cli_usage_error(FILE *errout, const char *cmd, const char *fmt, ...) EBB_PRINTF(3, 4);
+
 #endif

@@ -131,18 +131,7 @@ static void rollback_usage(FILE *f)
             "unreachable.\n");
 }
 
-static int usage_error(ebb_cli_run_cmd cmd, FILE *errout, const char *fmt, ...) EBB_PRINTF(3, 4);
-
-static int usage_error(ebb_cli_run_cmd cmd, FILE *errout, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(errout, "ebb %s: ", cmd_names[cmd]);
-    vfprintf(errout, fmt, ap);
-    fprintf(errout, " (try ebb %s --help)\n", cmd_names[cmd]);
-    va_end(ap);
-    return EBB_EXIT_USAGE;
-}
+#define usage_error(cmd, errout, ...) ebb_cli_usage_error(errout, cmd_names[cmd], __VA_ARGS__)
 
 static bool blank(const char *s)
 {

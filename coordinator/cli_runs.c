@@ -17,9 +17,7 @@
 
 static int usage_error(const char *cmd, FILE *errout, const char *what, const char *arg)
 {
-    fprintf(errout, "ebb %s: %s%s%s (try ebb %s --help)\n", cmd, what, arg ? " " : "",
-            arg ? arg : "", cmd);
-    return EBB_EXIT_USAGE;
+    return ebb_cli_usage_error(errout, cmd, "%s%s%s", what, arg ? " " : "", arg ? arg : "");
 }
 
 /* ---- runs ---- */
