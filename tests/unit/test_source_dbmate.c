@@ -11,60 +11,31 @@
 
 #include "agent/graph.h"
 #include "agent/source.h"
+#include "tests/support/source_fixture.h"
 #include "tests/support/tmptree.h"
-
-static void put(const char *root, const char *rel, const char *content)
-{
-    ebb_error err;
-    if (ebb_tmptree_write(root, rel, content, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-}
-
-static char *new_tree(void)
-{
-    char *root;
-    ebb_error err;
-    if (ebb_tmptree_make(&root, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-    return root;
-}
-
-static void load_fails(const char *root, ebb_code code, const char *needle1, const char *needle2)
-{
-    ebb_graph g;
-    ebb_error err;
-    ebb_code rc = ebb_source_load(root, EBB_SOURCE_DBMATE, &g, &err);
-    if (rc == EBB_OK)
-        fail_msg("load of %s succeeded, expected %s", root, ebb_code_name(code));
-    assert_int_equal(rc, code);
-    if (needle1 != NULL && strstr(err.msg, needle1) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle1, err.msg);
-    if (needle2 != NULL && strstr(err.msg, needle2) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle2, err.msg);
-}
 
 #define SIMPLE "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 2;\n"
 
 static void test_good_tree(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "20240101120000_create_users.sql",
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "20240101120000_create_users.sql",
         "-- a comment before the first section is fine\n"
         "\n"
         "-- migrate:up\n"
         "CREATE TABLE users (id int);\n"
         "-- migrate:down\n"
         "DROP TABLE users;\n");
-    put(root, "20240102000000_index.sql",
+    ebb_test_tree_put(root, "20240102000000_index.sql",
         "-- migrate:up transaction:false\n"
         "CREATE INDEX CONCURRENTLY users_id ON users (id);\n"
         "\n"
         "-- migrate:down\n"
         "-- ebb:no-transaction\n"
         "DROP INDEX CONCURRENTLY users_id;\n");
-    put(root, "20240102000000_index.sql.verify", "SELECT 1;\n");
-    put(root, "schema.txt", "ignored\n");
+    ebb_test_tree_put(root, "20240102000000_index.sql.verify", "SELECT 1;\n");
+    ebb_test_tree_put(root, "schema.txt", "ignored\n");
     ebb_graph g;
     ebb_error err;
     if (ebb_source_load(root, EBB_SOURCE_UNKNOWN, &g, &err) != EBB_OK)
@@ -94,10 +65,10 @@ static void test_good_tree(void **state)
 static void test_numeric_sort(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "00011_c.sql", SIMPLE);
-    put(root, "9_a.sql", SIMPLE);
-    put(root, "10.sql", SIMPLE);
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "00011_c.sql", SIMPLE);
+    ebb_test_tree_put(root, "9_a.sql", SIMPLE);
+    ebb_test_tree_put(root, "10.sql", SIMPLE);
     ebb_graph g;
     ebb_error err;
     if (ebb_source_load(root, EBB_SOURCE_DBMATE, &g, &err) != EBB_OK)
@@ -114,19 +85,19 @@ static void test_numeric_sort(void **state)
 static void test_duplicate_version(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.sql", SIMPLE);
-    put(root, "01_b.sql", SIMPLE);
-    load_fails(root, EBB_E_INVALID, "001_a.sql", "01_b.sql");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql", SIMPLE);
+    ebb_test_tree_put(root, "01_b.sql", SIMPLE);
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "001_a.sql", "01_b.sql");
     ebb_tmptree_remove(root);
 }
 
 static void test_up_without_down(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.sql", "-- migrate:up\nSELECT 1;\n");
-    load_fails(root, EBB_E_INVALID, "001_a.sql", "no -- migrate:down");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql", "-- migrate:up\nSELECT 1;\n");
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "001_a.sql", "no -- migrate:down");
     ebb_tmptree_remove(root);
 }
 
@@ -143,9 +114,9 @@ static void test_bad_sections(void **state)
         {"nothing\n", "SQL before"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *root = new_tree();
-        put(root, "001_a.sql", bad[i][0]);
-        load_fails(root, EBB_E_INVALID, "001_a.sql", bad[i][1]);
+        char *root = ebb_test_tree_new();
+        ebb_test_tree_put(root, "001_a.sql", bad[i][0]);
+        ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "001_a.sql", bad[i][1]);
         ebb_tmptree_remove(root);
     }
 }
@@ -153,39 +124,39 @@ static void test_bad_sections(void **state)
 static void test_unreadable_file(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.sql", SIMPLE);
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql", SIMPLE);
     ebb_error err;
     assert_int_equal(ebb_tmptree_mkdir(root, "002_b.sql", &err), EBB_OK);
-    load_fails(root, EBB_E_IO, "002_b.sql", "not a regular file");
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_IO, "002_b.sql", "not a regular file");
     ebb_tmptree_remove(root);
 }
 
 static void test_no_transaction_two_statements(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.sql",
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql",
         "-- migrate:up\nSELECT 1;\n-- migrate:down transaction:false\nDROP INDEX CONCURRENTLY "
         "i;\nDROP INDEX CONCURRENTLY j;\n");
     /* The second statement is on line 5 of the file. */
-    load_fails(root, EBB_E_INVALID, "001_a.sql:5", "one statement");
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "001_a.sql:5", "one statement");
     ebb_tmptree_remove(root);
 }
 
 static void test_verify_named_like_a_migration(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.sql", SIMPLE);
-    put(root, "001_a.verify.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "001_a.verify.sql", ".sql.verify");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql", SIMPLE);
+    ebb_test_tree_put(root, "001_a.verify.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "001_a.verify.sql", ".sql.verify");
     ebb_tmptree_remove(root);
 
-    root = new_tree();
-    put(root, "001_a.sql", SIMPLE);
-    put(root, "002_b.sq", SIMPLE);
-    load_fails(root, EBB_E_INVALID, "002_b.sq", "looks like a migration");
+    root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.sql", SIMPLE);
+    ebb_test_tree_put(root, "002_b.sq", SIMPLE);
+    ebb_test_load_fails(root, EBB_SOURCE_DBMATE, EBB_E_INVALID, "002_b.sq", "looks like a migration");
     ebb_tmptree_remove(root);
 }
 

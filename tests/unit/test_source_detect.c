@@ -9,23 +9,8 @@
 #include <string.h>
 
 #include "agent/source.h"
+#include "tests/support/source_fixture.h"
 #include "tests/support/tmptree.h"
-
-static void put(const char *root, const char *rel, const char *content)
-{
-    ebb_error err;
-    if (ebb_tmptree_write(root, rel, content, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-}
-
-static char *new_tree(void)
-{
-    char *root;
-    ebb_error err;
-    if (ebb_tmptree_make(&root, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-    return root;
-}
 
 static ebb_source_kind detect_ok(const char *root)
 {
@@ -51,10 +36,10 @@ static void test_each_layout(void **state)
         {{"alembic.ini", "versions/x.py", NULL}, EBB_SOURCE_ALEMBIC},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *root = new_tree();
+        char *root = ebb_test_tree_new();
         for (size_t f = 0; f < 3 && cases[i].files[f]; f++)
-            put(root, cases[i].files[f], "-- migrate:up\n-- migrate:down\n");
-        put(root, "checks/a.sql", "SELECT true;"); /* never mistaken for a layout */
+            ebb_test_tree_put(root, cases[i].files[f], "-- migrate:up\n-- migrate:down\n");
+        ebb_test_tree_put(root, "checks/a.sql", "SELECT true;"); /* never mistaken for a layout */
         assert_int_equal(detect_ok(root), cases[i].kind);
         ebb_tmptree_remove(root);
     }
@@ -63,8 +48,8 @@ static void test_each_layout(void **state)
 static void test_empty_directory(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "README.md", "nothing\n");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "README.md", "nothing\n");
     ebb_source_kind k = EBB_SOURCE_GOLANG;
     ebb_error err;
     assert_int_equal(ebb_source_detect(root, &k, &err), EBB_E_NOT_FOUND);
@@ -84,10 +69,10 @@ static void test_empty_directory(void **state)
 static void test_mixed_layouts(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "1_a.up.sql", "SELECT 1;");
-    put(root, "1_a.down.sql", "SELECT 1;");
-    put(root, "V2__b.sql", "SELECT 1;");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "1_a.up.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "1_a.down.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "V2__b.sql", "SELECT 1;");
     ebb_source_kind k;
     ebb_error err;
     assert_int_equal(ebb_source_detect(root, &k, &err), EBB_E_INVALID);
@@ -103,11 +88,11 @@ static void test_mixed_layouts(void **state)
 static void test_sqitch_dispatch(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "sqitch.plan", "%project=x\n\na 2024-01-01T00:00:00Z Ann <a@x> # first\n");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "sqitch.plan", "%project=x\n\na 2024-01-01T00:00:00Z Ann <a@x> # first\n");
     ebb_error err;
     assert_int_equal(ebb_tmptree_mkdir(root, "deploy", &err), EBB_OK);
-    put(root, "deploy/a.sql", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n");
+    ebb_test_tree_put(root, "deploy/a.sql", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\n");
     ebb_graph g;
     assert_int_equal(ebb_source_load(root, EBB_SOURCE_UNKNOWN, &g, &err), EBB_OK);
     assert_int_equal(g.kind, EBB_SOURCE_SQITCH);

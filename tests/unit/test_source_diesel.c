@@ -11,61 +11,32 @@
 
 #include "agent/graph.h"
 #include "agent/source.h"
+#include "tests/support/source_fixture.h"
 #include "tests/support/tmptree.h"
-
-static void put(const char *root, const char *rel, const char *content)
-{
-    ebb_error err;
-    if (ebb_tmptree_write(root, rel, content, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-}
-
-static char *new_tree(void)
-{
-    char *root;
-    ebb_error err;
-    if (ebb_tmptree_make(&root, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-    return root;
-}
-
-static void load_fails(const char *root, ebb_code code, const char *needle1, const char *needle2)
-{
-    ebb_graph g;
-    ebb_error err;
-    ebb_code rc = ebb_source_load(root, EBB_SOURCE_DIESEL, &g, &err);
-    if (rc == EBB_OK)
-        fail_msg("load of %s succeeded, expected %s", root, ebb_code_name(code));
-    assert_int_equal(rc, code);
-    if (needle1 != NULL && strstr(err.msg, needle1) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle1, err.msg);
-    if (needle2 != NULL && strstr(err.msg, needle2) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle2, err.msg);
-}
 
 static void folder(const char *root, const char *name)
 {
     char f[512];
     snprintf(f, sizeof f, "%s/up.sql", name);
-    put(root, f, "SELECT 1;\n");
+    ebb_test_tree_put(root, f, "SELECT 1;\n");
     snprintf(f, sizeof f, "%s/down.sql", name);
-    put(root, f, "SELECT 2;\n");
+    ebb_test_tree_put(root, f, "SELECT 2;\n");
 }
 
 static void test_good_tree(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, ".keep", "");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, ".keep", "");
     folder(root, "00000000000000_diesel_initial_setup");
     folder(root, "2017-08-31-210424_create_users");
-    put(root, "2017-08-31-210424_create_users/verify.sql", "SELECT 1 FROM users LIMIT 0;\n");
-    put(root, "2017-08-31-210424_create_users/README.md", "ignored\n");
-    put(root, "2018-01-01-000000_index/up.sql", "CREATE INDEX CONCURRENTLY i ON users (id);\n");
-    put(root, "2018-01-01-000000_index/down.sql", "DROP INDEX CONCURRENTLY i;\n");
-    put(root, "2018-01-01-000000_index/metadata.toml",
+    ebb_test_tree_put(root, "2017-08-31-210424_create_users/verify.sql", "SELECT 1 FROM users LIMIT 0;\n");
+    ebb_test_tree_put(root, "2017-08-31-210424_create_users/README.md", "ignored\n");
+    ebb_test_tree_put(root, "2018-01-01-000000_index/up.sql", "CREATE INDEX CONCURRENTLY i ON users (id);\n");
+    ebb_test_tree_put(root, "2018-01-01-000000_index/down.sql", "DROP INDEX CONCURRENTLY i;\n");
+    ebb_test_tree_put(root, "2018-01-01-000000_index/metadata.toml",
         "# written by hand\n\n  run_in_transaction = false   # CONCURRENTLY\n");
-    put(root, "2019-01-01-000000_tx/metadata.toml", "run_in_transaction=true\n");
+    ebb_test_tree_put(root, "2019-01-01-000000_tx/metadata.toml", "run_in_transaction=true\n");
     folder(root, "2019-01-01-000000_tx");
     ebb_graph g;
     ebb_error err;
@@ -92,7 +63,7 @@ static void test_good_tree(void **state)
 static void test_numeric_sort(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     folder(root, "00011_c");
     folder(root, "9_a");
     folder(root, "10_b");
@@ -111,48 +82,48 @@ static void test_numeric_sort(void **state)
 static void test_duplicate_version(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     folder(root, "2017-08-31-210424_a");
     folder(root, "20170831210424_b");
-    load_fails(root, EBB_E_INVALID, "2017-08-31-210424_a/", "20170831210424_b/");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "2017-08-31-210424_a/", "20170831210424_b/");
     ebb_tmptree_remove(root);
 }
 
 static void test_up_without_down(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     folder(root, "1_a");
-    put(root, "2_b/up.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "2_b/up.sql", "no down");
+    ebb_test_tree_put(root, "2_b/up.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "2_b/up.sql", "no down");
     ebb_tmptree_remove(root);
 
-    root = new_tree();
-    put(root, "3_c/README", "no scripts");
-    load_fails(root, EBB_E_INVALID, "3_c", "without up.sql");
+    root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "3_c/README", "no scripts");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "3_c", "without up.sql");
     ebb_tmptree_remove(root);
 }
 
 static void test_unreadable_file(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "1_a/down.sql", "SELECT 1;");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "1_a/down.sql", "SELECT 1;");
     ebb_error err;
     assert_int_equal(ebb_tmptree_mkdir(root, "1_a/up.sql", &err), EBB_OK);
-    load_fails(root, EBB_E_IO, "1_a/up.sql", "not a regular file");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_IO, "1_a/up.sql", "not a regular file");
     ebb_tmptree_remove(root);
 }
 
 static void test_no_transaction_two_statements(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "1_a/up.sql",
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "1_a/up.sql",
         "CREATE INDEX CONCURRENTLY i ON t (a);\nCREATE INDEX CONCURRENTLY j ON t (b);\n");
-    put(root, "1_a/down.sql", "DROP INDEX i;");
-    put(root, "1_a/metadata.toml", "run_in_transaction = false\n");
-    load_fails(root, EBB_E_INVALID, "1_a/up.sql:2", "one statement");
+    ebb_test_tree_put(root, "1_a/down.sql", "DROP INDEX i;");
+    ebb_test_tree_put(root, "1_a/metadata.toml", "run_in_transaction = false\n");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "1_a/up.sql:2", "one statement");
     ebb_tmptree_remove(root);
 }
 
@@ -167,10 +138,10 @@ static void test_metadata_reader_refuses_what_it_does_not_know(void **state)
         {"run_in_transaction = false extra\n", "metadata.toml:1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *root = new_tree();
+        char *root = ebb_test_tree_new();
         folder(root, "1_a");
-        put(root, "1_a/metadata.toml", bad[i][0]);
-        load_fails(root, EBB_E_INVALID, "1_a/", bad[i][1]);
+        ebb_test_tree_put(root, "1_a/metadata.toml", bad[i][0]);
+        ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "1_a/", bad[i][1]);
         ebb_tmptree_remove(root);
     }
 }
@@ -178,16 +149,16 @@ static void test_metadata_reader_refuses_what_it_does_not_know(void **state)
 static void test_near_misses(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     folder(root, "1_a");
-    put(root, "1_a/up.sq", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "1_a/up.sq", "looks like a migration");
+    ebb_test_tree_put(root, "1_a/up.sq", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "1_a/up.sq", "looks like a migration");
     ebb_tmptree_remove(root);
 
-    root = new_tree();
+    root = ebb_test_tree_new();
     folder(root, "1_a");
     folder(root, "2x_b");
-    load_fails(root, EBB_E_INVALID, "2x_b", "looks like a migration folder");
+    ebb_test_load_fails(root, EBB_SOURCE_DIESEL, EBB_E_INVALID, "2x_b", "looks like a migration folder");
     ebb_tmptree_remove(root);
 }
 

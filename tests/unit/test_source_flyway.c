@@ -12,57 +12,28 @@
 
 #include "agent/graph.h"
 #include "agent/source.h"
+#include "tests/support/source_fixture.h"
 #include "tests/support/tmptree.h"
-
-static void put(const char *root, const char *rel, const char *content)
-{
-    ebb_error err;
-    if (ebb_tmptree_write(root, rel, content, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-}
-
-static char *new_tree(void)
-{
-    char *root;
-    ebb_error err;
-    if (ebb_tmptree_make(&root, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-    return root;
-}
-
-static void load_fails(const char *root, ebb_code code, const char *needle1, const char *needle2)
-{
-    ebb_graph g;
-    ebb_error err;
-    ebb_code rc = ebb_source_load(root, EBB_SOURCE_FLYWAY, &g, &err);
-    if (rc == EBB_OK)
-        fail_msg("load of %s succeeded, expected %s", root, ebb_code_name(code));
-    assert_int_equal(rc, code);
-    if (needle1 != NULL && strstr(err.msg, needle1) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle1, err.msg);
-    if (needle2 != NULL && strstr(err.msg, needle2) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle2, err.msg);
-}
 
 static void pair(const char *root, const char *version, const char *name)
 {
     char f[256];
     snprintf(f, sizeof f, "V%s__%s.sql", version, name);
-    put(root, f, "SELECT 1;\n");
+    ebb_test_tree_put(root, f, "SELECT 1;\n");
     snprintf(f, sizeof f, "U%s__%s.sql", version, name);
-    put(root, f, "SELECT 2;\n");
+    ebb_test_tree_put(root, f, "SELECT 2;\n");
 }
 
 static void test_good_tree(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     pair(root, "1", "init");
     pair(root, "1_10", "more");
-    put(root, "V1.2__index.sql", "-- ebb:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n");
-    put(root, "U1.2__index.sql", "DROP INDEX i;\n");
-    put(root, "V1.2__index.sql.verify", "SELECT 1;\n");
-    put(root, "notes.txt", "ignored\n");
+    ebb_test_tree_put(root, "V1.2__index.sql", "-- ebb:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n");
+    ebb_test_tree_put(root, "U1.2__index.sql", "DROP INDEX i;\n");
+    ebb_test_tree_put(root, "V1.2__index.sql.verify", "SELECT 1;\n");
+    ebb_test_tree_put(root, "notes.txt", "ignored\n");
     ebb_graph g;
     ebb_error err;
     if (ebb_source_load(root, EBB_SOURCE_UNKNOWN, &g, &err) != EBB_OK)
@@ -87,7 +58,7 @@ static void test_good_tree(void **state)
 static void test_numeric_sort(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     pair(root, "00011", "c");
     pair(root, "9", "a");
     pair(root, "10", "b");
@@ -108,41 +79,41 @@ static void test_numeric_sort(void **state)
 static void test_duplicate_version(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     pair(root, "1", "a");
     pair(root, "1.0", "b"); /* Flyway reads 1.0 as 1 */
-    load_fails(root, EBB_E_INVALID, "V1__a.sql", "V1.0__b.sql");
+    ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_INVALID, "V1__a.sql", "V1.0__b.sql");
     ebb_tmptree_remove(root);
 }
 
 static void test_up_without_down(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     pair(root, "1", "a");
-    put(root, "V2__b.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "V2__b.sql", "no down");
+    ebb_test_tree_put(root, "V2__b.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_INVALID, "V2__b.sql", "no down");
     ebb_tmptree_remove(root);
 }
 
 static void test_unreadable_file(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "V1__a.sql", "SELECT 1;");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "V1__a.sql", "SELECT 1;");
     ebb_error err;
     assert_int_equal(ebb_tmptree_mkdir(root, "U1__a.sql", &err), EBB_OK);
-    load_fails(root, EBB_E_IO, "U1__a.sql", "not a regular file");
+    ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_IO, "U1__a.sql", "not a regular file");
     ebb_tmptree_remove(root);
 }
 
 static void test_no_transaction_two_statements(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "V1__a.sql", "-- ebb:no-transaction\nVACUUM t;\n\nVACUUM u;\n");
-    put(root, "U1__a.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "V1__a.sql:4", "one statement");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "V1__a.sql", "-- ebb:no-transaction\nVACUUM t;\n\nVACUUM u;\n");
+    ebb_test_tree_put(root, "U1__a.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_INVALID, "V1__a.sql:4", "one statement");
     ebb_tmptree_remove(root);
 }
 
@@ -159,10 +130,10 @@ static void test_refused_files(void **state)
         {"add_users.sql", "looks like a migration"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *root = new_tree();
+        char *root = ebb_test_tree_new();
         pair(root, "1", "a");
-        put(root, bad[i][0], "SELECT 1;");
-        load_fails(root, EBB_E_INVALID, bad[i][0], bad[i][1]);
+        ebb_test_tree_put(root, bad[i][0], "SELECT 1;");
+        ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_INVALID, bad[i][0], bad[i][1]);
         ebb_tmptree_remove(root);
     }
 }
@@ -170,17 +141,17 @@ static void test_refused_files(void **state)
 static void test_subdirectory_refused(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     pair(root, "1", "a");
-    put(root, "release2/V2__b.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "release2/V2__b.sql", "subdirectories");
+    ebb_test_tree_put(root, "release2/V2__b.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_FLYWAY, EBB_E_INVALID, "release2/V2__b.sql", "subdirectories");
     ebb_tmptree_remove(root);
 
     /* A subdirectory without migrations, and checks/, are fine. */
-    root = new_tree();
+    root = ebb_test_tree_new();
     pair(root, "1", "a");
-    put(root, "docs/readme.txt", "x");
-    put(root, "checks/V9__not_a_migration.sql", "SELECT true;");
+    ebb_test_tree_put(root, "docs/readme.txt", "x");
+    ebb_test_tree_put(root, "checks/V9__not_a_migration.sql", "SELECT true;");
     ebb_graph g;
     ebb_error err;
     if (ebb_source_load(root, EBB_SOURCE_FLYWAY, &g, &err) != EBB_OK)

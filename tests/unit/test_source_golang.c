@@ -14,23 +14,8 @@
 
 #include "agent/graph.h"
 #include "agent/source.h"
+#include "tests/support/source_fixture.h"
 #include "tests/support/tmptree.h"
-
-static void put(const char *root, const char *rel, const char *content)
-{
-    ebb_error err;
-    if (ebb_tmptree_write(root, rel, content, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-}
-
-static char *new_tree(void)
-{
-    char *root;
-    ebb_error err;
-    if (ebb_tmptree_make(&root, &err) != EBB_OK)
-        fail_msg("%s", err.msg);
-    return root;
-}
 
 static void load_ok(const char *root, ebb_source_kind kind, ebb_graph *g)
 {
@@ -40,22 +25,6 @@ static void load_ok(const char *root, ebb_source_kind kind, ebb_graph *g)
 }
 
 /* Load must fail with code and a message holding every needle. */
-static void load_fails(const char *root, ebb_code code, const char *needle1, const char *needle2)
-{
-    ebb_graph g;
-    memset(&g, 0x5a, sizeof g);
-    ebb_error err;
-    ebb_code rc = ebb_source_load(root, EBB_SOURCE_GOLANG, &g, &err);
-    if (rc == EBB_OK)
-        fail_msg("load of %s succeeded, expected %s", root, ebb_code_name(code));
-    assert_int_equal(rc, code);
-    if (needle1 != NULL && strstr(err.msg, needle1) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle1, err.msg);
-    if (needle2 != NULL && strstr(err.msg, needle2) == NULL)
-        fail_msg("message lacks \"%s\": %s", needle2, err.msg);
-    assert_int_equal(g.count, 0x5a5a5a5a5a5a5a5aULL); /* out untouched */
-}
-
 static void hex_blake2b(const char *s, char out[EBB_CHECKSUM_HEX])
 {
     unsigned char d[32];
@@ -65,22 +34,22 @@ static void hex_blake2b(const char *s, char out[EBB_CHECKSUM_HEX])
 
 static void good_tree(const char *root)
 {
-    put(root, "001_create_users.up.sql", "CREATE TABLE users (id int);\n");
-    put(root, "001_create_users.down.sql", "");
-    put(root, "002_index.up.sql",
+    ebb_test_tree_put(root, "001_create_users.up.sql", "CREATE TABLE users (id int);\n");
+    ebb_test_tree_put(root, "001_create_users.down.sql", "");
+    ebb_test_tree_put(root, "002_index.up.sql",
         "-- ebb:no-transaction\nCREATE INDEX CONCURRENTLY users_id ON users (id);\n");
-    put(root, "002_index.down.sql", "DROP INDEX CONCURRENTLY users_id;\n");
-    put(root, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_id';\n");
-    put(root, "README.md", "not a migration\n");
-    put(root, "checks/b_orphans.sql", "SELECT 1 WHERE false;\n");
-    put(root, "checks/a_counts.sql", "SELECT true;\n");
-    put(root, "checks/notes.txt", "ignored\n");
+    ebb_test_tree_put(root, "002_index.down.sql", "DROP INDEX CONCURRENTLY users_id;\n");
+    ebb_test_tree_put(root, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_id';\n");
+    ebb_test_tree_put(root, "README.md", "not a migration\n");
+    ebb_test_tree_put(root, "checks/b_orphans.sql", "SELECT 1 WHERE false;\n");
+    ebb_test_tree_put(root, "checks/a_counts.sql", "SELECT true;\n");
+    ebb_test_tree_put(root, "checks/notes.txt", "ignored\n");
 }
 
 static void test_good_tree(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     good_tree(root);
     ebb_graph g;
     load_ok(root, EBB_SOURCE_UNKNOWN, &g);
@@ -127,15 +96,15 @@ static void test_good_tree(void **state)
 static void test_numeric_sort(void **state)
 {
     (void)state;
-    char *root = new_tree();
+    char *root = ebb_test_tree_new();
     const char *v[] = {
         "00011", "9", "10", "20240101120000", "20231231235959", "123456789012345678901234567890"};
     char name[128];
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         snprintf(name, sizeof name, "%s_m.up.sql", v[i]);
-        put(root, name, "SELECT 1;\n");
+        ebb_test_tree_put(root, name, "SELECT 1;\n");
         snprintf(name, sizeof name, "%s_m.down.sql", v[i]);
-        put(root, name, "SELECT 2;\n");
+        ebb_test_tree_put(root, name, "SELECT 2;\n");
     }
     ebb_graph g;
     load_ok(root, EBB_SOURCE_GOLANG, &g);
@@ -153,28 +122,28 @@ static void test_numeric_sort(void **state)
 static void test_duplicate_version(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.up.sql", "SELECT 1;");
-    put(root, "001_a.down.sql", "SELECT 1;");
-    put(root, "1_b.up.sql", "SELECT 1;");
-    put(root, "1_b.down.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "001_a.", "1_b.");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "1_b.up.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "1_b.down.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, "001_a.", "1_b.");
     ebb_tmptree_remove(root);
 }
 
 static void test_up_without_down(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.up.sql", "SELECT 1;");
-    put(root, "001_a.down.sql", "SELECT 1;");
-    put(root, "002_b.up.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "002_b.up.sql", "no down");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "002_b.up.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, "002_b.up.sql", "no down");
     ebb_tmptree_remove(root);
 
-    root = new_tree();
-    put(root, "002_b.down.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "002_b.down.sql", "no up");
+    root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "002_b.down.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, "002_b.down.sql", "no up");
     ebb_tmptree_remove(root);
 }
 
@@ -182,46 +151,46 @@ static void test_unreadable_file(void **state)
 {
     (void)state;
     /* A directory where a script should be: a read error for any user. */
-    char *root = new_tree();
-    put(root, "001_a.up.sql", "SELECT 1;");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql", "SELECT 1;");
     ebb_error err;
     assert_int_equal(ebb_tmptree_mkdir(root, "001_a.down.sql", &err), EBB_OK);
-    load_fails(root, EBB_E_IO, "001_a.down.sql", "not a regular file");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_IO, "001_a.down.sql", "not a regular file");
     ebb_tmptree_remove(root);
 
     if (geteuid() == 0) {
         print_message("running as root: chmod 000 does not stop reading, case skipped\n");
         return;
     }
-    root = new_tree();
-    put(root, "001_a.up.sql", "SELECT 1;");
-    put(root, "001_a.down.sql", "SELECT 1;");
+    root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql", "SELECT 1;");
+    ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
     char path[4096];
     snprintf(path, sizeof path, "%s/001_a.down.sql", root);
     assert_int_equal(chmod(path, 0), 0);
-    load_fails(root, EBB_E_IO, "001_a.down.sql", "Permission denied");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_IO, "001_a.down.sql", "Permission denied");
     ebb_tmptree_remove(root);
 }
 
 static void test_no_transaction_two_statements(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.up.sql",
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql",
         "-- ebb:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\nCREATE INDEX CONCURRENTLY "
         "j ON t (b);\n");
-    put(root, "001_a.down.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "001_a.up.sql:3", "one statement");
+    ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, "001_a.up.sql:3", "one statement");
     ebb_tmptree_remove(root);
 }
 
 static void test_unknown_directive(void **state)
 {
     (void)state;
-    char *root = new_tree();
-    put(root, "001_a.up.sql", "-- ebb:no-transction\nSELECT 1;\n");
-    put(root, "001_a.down.sql", "SELECT 1;");
-    load_fails(root, EBB_E_INVALID, "001_a.up.sql:1", "ebb:no-transction");
+    char *root = ebb_test_tree_new();
+    ebb_test_tree_put(root, "001_a.up.sql", "-- ebb:no-transction\nSELECT 1;\n");
+    ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
+    ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, "001_a.up.sql:1", "ebb:no-transction");
     ebb_tmptree_remove(root);
 }
 
@@ -230,11 +199,11 @@ static void test_near_miss_is_an_error(void **state)
     (void)state;
     const char *bad[] = {"001_x.up.sq", "x.up.sql", "001-x.up.sql", "001_x.sql"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *root = new_tree();
-        put(root, "001_a.up.sql", "SELECT 1;");
-        put(root, "001_a.down.sql", "SELECT 1;");
-        put(root, bad[i], "SELECT 1;");
-        load_fails(root, EBB_E_INVALID, bad[i], "looks like a migration");
+        char *root = ebb_test_tree_new();
+        ebb_test_tree_put(root, "001_a.up.sql", "SELECT 1;");
+        ebb_test_tree_put(root, "001_a.down.sql", "SELECT 1;");
+        ebb_test_tree_put(root, bad[i], "SELECT 1;");
+        ebb_test_load_fails(root, EBB_SOURCE_GOLANG, EBB_E_INVALID, bad[i], "looks like a migration");
         ebb_tmptree_remove(root);
     }
 }
@@ -242,17 +211,17 @@ static void test_near_miss_is_an_error(void **state)
 static void test_hash_stable_and_sensitive(void **state)
 {
     (void)state;
-    char *a = new_tree(), *b = new_tree(), *c = new_tree();
+    char *a = ebb_test_tree_new(), *b = ebb_test_tree_new(), *c = ebb_test_tree_new();
     good_tree(a);
     /* The same project written in another order, in another directory. */
-    put(b, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_id';\n");
-    put(b, "002_index.down.sql", "DROP INDEX CONCURRENTLY users_id;\n");
-    put(b, "002_index.up.sql",
+    ebb_test_tree_put(b, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_id';\n");
+    ebb_test_tree_put(b, "002_index.down.sql", "DROP INDEX CONCURRENTLY users_id;\n");
+    ebb_test_tree_put(b, "002_index.up.sql",
         "-- ebb:no-transaction\nCREATE INDEX CONCURRENTLY users_id ON users (id);\n");
-    put(b, "001_create_users.down.sql", "");
-    put(b, "001_create_users.up.sql", "CREATE TABLE users (id int);\n");
+    ebb_test_tree_put(b, "001_create_users.down.sql", "");
+    ebb_test_tree_put(b, "001_create_users.up.sql", "CREATE TABLE users (id int);\n");
     good_tree(c);
-    put(c, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_iD';\n");
+    ebb_test_tree_put(c, "002_index.verify.sql", "SELECT 1 FROM pg_indexes WHERE indexname = 'users_iD';\n");
     ebb_graph ga, gb, gc;
     load_ok(a, EBB_SOURCE_UNKNOWN, &ga);
     load_ok(b, EBB_SOURCE_UNKNOWN, &gb);
