@@ -121,3 +121,26 @@ audit_verify() {
 
 # started_run: the run id of the last rollout/rollback output (--json).
 started_run() { js .run.run_id; }
+
+# write_agent_conf HOST CONNINFO ENV ADDRESS REQUEST_TIMEOUT_MS: the test agent configuration of
+# HOST in $W/agent-HOST.conf (key, journals, migrations, service scripts and backups under $W,
+# as make_services and the fleet libraries lay them out), pinned to $coord_pub.
+write_agent_conf() {
+  local h=$1 conninfo=$2 env=$3 address=$4 timeout=$5
+  cat >"$W/agent-$h.conf" <<EOF
+agent = { id = "$h"; key_file = "$W/agent-$h.key"; replay_store = "$W/agent-$h.replay";
+          job_journal = "$W/agent-$h.jobs"; log_level = "debug"; };
+coordinator = { address = "$address"; public_key = "$coord_pub";
+                poll_interval_ms = 200; heartbeat_interval_ms = 1000;
+                reconnect_min_ms = 100; reconnect_max_ms = 1000; request_timeout_ms = $timeout; };
+databases = (
+  { name = "app"; conninfo = "$conninfo"; environment = "$env";
+    source = { dir = "$W/mig-$h"; kind = "golang-migrate"; };
+    services = { stop = ["$W/svc-$h-stop.sh"]; start = ["$W/svc-$h-start.sh"];
+                 status = ["$W/svc-$h-status.sh"]; timeout_ms = 5000;
+                 health = { command = ["$W/svc-$h-status.sh"]; attempts = 3; interval_ms = 200; }; };
+    backup = { dir = "$W/backups-$h"; retention = 5; };
+  }
+);
+EOF
+}

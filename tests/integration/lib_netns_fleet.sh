@@ -144,22 +144,7 @@ setup_netns_fleet() {
     "$EBB" keygen --out "$W/agent-$h.key" >/dev/null
     make_services "$h"
     # request_timeout_ms is short so that an agent notices a cut link within seconds.
-    cat >"$W/agent-$h.conf" <<EOF
-agent = { id = "$h"; key_file = "$W/agent-$h.key"; replay_store = "$W/agent-$h.replay";
-          job_journal = "$W/agent-$h.jobs"; log_level = "debug"; };
-coordinator = { address = "tcp://$NETNS_COORD_IP:$COORD_PORT"; public_key = "$coord_pub";
-                poll_interval_ms = 200; heartbeat_interval_ms = 1000;
-                reconnect_min_ms = 100; reconnect_max_ms = 1000; request_timeout_ms = 2000; };
-databases = (
-  { name = "app"; conninfo = "$conninfo"; environment = "net";
-    source = { dir = "$W/mig-$h"; kind = "golang-migrate"; };
-    services = { stop = ["$W/svc-$h-stop.sh"]; start = ["$W/svc-$h-start.sh"];
-                 status = ["$W/svc-$h-status.sh"]; timeout_ms = 5000;
-                 health = { command = ["$W/svc-$h-status.sh"]; attempts = 3; interval_ms = 200; }; };
-    backup = { dir = "$W/backups-$h"; retention = 5; };
-  }
-);
-EOF
+    write_agent_conf "$h" "$conninfo" net "tcp://$NETNS_COORD_IP:$COORD_PORT" 2000
     start_agent "$h"
   done
 }
